@@ -1,0 +1,234 @@
+/*
+ * main.c - the `thread_pool` program: the reference design's `python -m thread_pool`.
+ *
+ * Runs the parallel-processing example: N items processed on a pool, each task logging
+ * "Processing item i" through the logger and simulating work by sleeping, then prints the results
+ * (item * 10) in submission order:
+ *
+ *	$ thread_pool --items 5 --work-ms 1
+ *	Results: [0, 10, 20, 30, 40]
+ *
+ * Exit status: 0 on success, 1 if the pool fails or a result is wrong, 2 for bad options.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "thread_pool.h"
+
+#define PROGRAM	    "thread_pool"
+#define MAX_ITEMS   10000000UL
+#define MAX_WORK_MS 3600000UL
+
+struct item_job {
+	tp_logger *logger;
+	unsigned long item;
+	unsigned long work_ms;
+	unsigned long long result;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: " PROGRAM " [OPTION]...\n"
+		"Process N items in parallel on a work-stealing thread pool: each task logs\n"
+		"\"Processing item i\", simulates work, and returns item * 10; the results are\n"
+		"printed in order.\n"
+		"\n"
+		"  -t, --threads N        worker threads (default 0: TP_NUM_THREADS, else one per "
+		"CPU)\n"
+		"  -n, --items N          number of items (default 10)\n"
+		"  -w, --work-ms MS       simulated work per item, in milliseconds (default 100)\n"
+		"  -l, --log-level LEVEL  debug, info, warning, error or off (default info, or\n"
+		"                         TP_LOG_LEVEL when that is set)\n"
+		"  -h, --help             show this help and exit\n"
+		"\n"
+		"Exit status: 0 on success, 1 on a runtime failure, 2 for bad options.\n");
+}
+
+static void sleep_ms(unsigned long ms)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ms / 1000),
+			       .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static int process_item(void *arg)
+{
+	struct item_job *job = arg;
+
+	TP_LOG(job->logger, TP_LOG_INFO, "Processing item %lu", job->item);
+	if (job->work_ms)
+		sleep_ms(job->work_ms); /* simulate work */
+	job->result = (unsigned long long)job->item * 10;
+	return 0;
+}
+
+/* Parses a decimal number in [0, max]: no sign, no trailing characters. */
+static int parse_count(const char *text, unsigned long max, unsigned long *out)
+{
+	unsigned long value;
+	char *end;
+
+	if (text[0] < '0' || text[0] > '9')
+		return EINVAL;
+	errno = 0;
+	value = strtoul(text, &end, 10);
+	if (errno != 0 || *end != '\0' || value > max)
+		return EINVAL;
+	*out = value;
+	return 0;
+}
+
+/* Reports a bad option on stderr and returns the exit status for it. */
+static int bad_option(const char *fmt, ...) TP_PRINTF(1, 2);
+static int bad_option(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, PROGRAM ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '" PROGRAM " --help' for more information.\n");
+	return 2;
+}
+
+static double elapsed_ms(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) * 1e3 +
+	       (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "threads", required_argument, NULL, 't' },
+		{ "items", required_argument, NULL, 'n' },
+		{ "work-ms", required_argument, NULL, 'w' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long threads = 0, items = 10, work_ms = 100;
+	tp_log_level level = TP_LOG_INFO;
+	bool level_given = false;
+	struct item_job *jobs = NULL;
+	tp_future **futures = NULL;
+	struct timespec start;
+	tp_logger *logger;
+	tp_pool *pool;
+	int failures = 0;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "t:n:w:l:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 't':
+			if (parse_count(optarg, TP_POOL_MAX_THREADS, &threads))
+				return bad_option("invalid thread count '%s' (0 to %d)", optarg,
+						  TP_POOL_MAX_THREADS);
+			break;
+		case 'n':
+			if (parse_count(optarg, MAX_ITEMS, &items))
+				return bad_option("invalid item count '%s'", optarg);
+			break;
+		case 'w':
+			if (parse_count(optarg, MAX_WORK_MS, &work_ms))
+				return bad_option("invalid work time '%s' (milliseconds)", optarg);
+			break;
+		case 'l':
+			if (tp_log_level_parse(optarg, &level))
+				return bad_option("invalid log level '%s' (debug, info, warning, "
+						  "error, off)",
+						  optarg);
+			level_given = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default: /* getopt_long has printed the reason */
+			fprintf(stderr, "Try '" PROGRAM " --help' for more information.\n");
+			return 2;
+		}
+	}
+	if (optind < argc)
+		return bad_option("unexpected argument '%s'", argv[optind]);
+
+	/* The reference design's Logger.get_instance(): the process-wide logger. */
+	logger = tp_logger_get_instance();
+	if (level_given || !getenv("TP_LOG_LEVEL"))
+		tp_logger_set_level(logger, level);
+
+	pool = tp_pool_create(threads, logger);
+	if (!pool) {
+		fprintf(stderr, PROGRAM ": cannot create the pool: %s\n", strerror(errno));
+		return 1;
+	}
+	TP_LOG(logger, TP_LOG_INFO, "Pool of %zu threads; %lu items of %lu ms", tp_pool_size(pool),
+	       items, work_ms);
+
+	if (items) {
+		jobs = calloc(items, sizeof(*jobs));
+		futures = calloc(items, sizeof(*futures));
+		if (!jobs || !futures) {
+			fprintf(stderr, PROGRAM ": out of memory for %lu items\n", items);
+			free(jobs);
+			free(futures);
+			tp_pool_destroy(pool);
+			return 1;
+		}
+	}
+
+	/* Submit every item, then collect the results in order, as they complete. */
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (unsigned long i = 0; i < items; i++) {
+		jobs[i] = (struct item_job){ .logger = logger, .item = i, .work_ms = work_ms };
+		futures[i] = tp_enqueue(pool, process_item, &jobs[i]);
+		if (!futures[i]) {
+			fprintf(stderr, PROGRAM ": cannot enqueue item %lu: %s\n", i,
+				strerror(errno));
+			failures++;
+			break;
+		}
+	}
+	for (unsigned long i = 0; i < items && futures[i]; i++) {
+		int rc = tp_future_wait(futures[i]);
+
+		if (rc != 0) {
+			fprintf(stderr, PROGRAM ": item %lu failed: %s\n", i, strerror(rc));
+			failures++;
+		} else if (jobs[i].result != (unsigned long long)i * 10) {
+			fprintf(stderr, PROGRAM ": item %lu: wrong result %llu\n", i,
+				jobs[i].result);
+			failures++;
+		}
+		tp_future_release(futures[i]);
+	}
+	TP_LOG(logger, TP_LOG_INFO, "Processed %lu items in %.1f ms", items, elapsed_ms(&start));
+
+	if (!failures) {
+		printf("Results: [");
+		for (unsigned long i = 0; i < items; i++)
+			printf("%s%llu", i ? ", " : "", jobs[i].result);
+		printf("]\n");
+	}
+
+	tp_pool_destroy(pool);
+	free(jobs);
+	free(futures);
+	if (fflush(stdout) != 0) {
+		perror(PROGRAM ": stdout");
+		return 1;
+	}
+	return failures ? 1 : 0;
+}
