@@ -1,0 +1,243 @@
+/*
+ * thread_pool.h - a lock-free work-stealing thread pool with futures.
+ *
+ * Conventions (apply to every function below unless its comment says otherwise):
+ *  - Every function is thread-safe: it may be called from any thread, at the same time as any other
+ *    function of this header, including from inside a task running on the pool.
+ *  - Functions returning int return 0 on success or a positive errno value (EINVAL, ETIMEDOUT,
+ *    ECANCELED, ESHUTDOWN, EDEADLK, ENOMEM). Constructors return NULL and set errno.
+ *  - A function that fails has had no effect: a refused task never runs, nothing was allocated.
+ *  - Nothing here calls abort() or exit(); bad input is reported as EINVAL, never a crash.
+ */
+#ifndef THREAD_POOL_H
+#define THREAD_POOL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define TP_PRINTF(fmt_idx, arg_idx) __attribute__((format(printf, fmt_idx, arg_idx)))
+#else
+#define TP_PRINTF(fmt_idx, arg_idx)
+#endif
+
+/* Marks the exported functions; the library is built with hidden visibility by default. */
+#if defined(__GNUC__)
+#define TP_API __attribute__((visibility("default")))
+#else
+#define TP_API
+#endif
+
+#define TP_VERSION_MAJOR 0
+#define TP_VERSION_MINOR 1
+#define TP_VERSION_PATCH 0
+
+typedef struct tp_pool tp_pool;
+typedef struct tp_future tp_future;
+typedef struct tp_logger tp_logger;
+
+/* ------------------------------------------------------------------------------------------------
+ * Tasks
+ * --------------------------------------------------------------------------------------------- */
+
+/*
+ * A task: returns 0 on success or a positive errno-style code on failure; that code is what
+ * tp_future_wait() returns (the C form of an exception carried by a future). A task that fails
+ * never harms its worker or other tasks. Results other than the code travel through `arg`.
+ */
+typedef int (*tp_task_fn)(void *arg);
+
+/* ------------------------------------------------------------------------------------------------
+ * Pool
+ * --------------------------------------------------------------------------------------------- */
+
+/*
+ * Creates a pool of `num_threads` workers, all started before it returns.
+ * num_threads == 0: the environment variable TP_NUM_THREADS if set to a positive integer (read at
+ * each call), else the number of CPUs this process may run on (sched_getaffinity).
+ * logger == NULL: the singleton tp_logger_get_instance(). The logger must outlive the pool.
+ * Returns NULL with errno EINVAL (num_threads above TP_POOL_MAX_THREADS, or a malformed
+ * TP_NUM_THREADS), ENOMEM, or EAGAIN (a thread could not be started).
+ */
+#define TP_POOL_MAX_THREADS 1024
+TP_API tp_pool *tp_pool_create(size_t num_threads, tp_logger *logger);
+
+/* Number of worker threads of `pool`; 0 for NULL. Never blocks. */
+TP_API size_t tp_pool_size(const tp_pool *pool);
+
+/*
+ * Submits fn(arg) and returns its future, which the caller owns (release it with
+ * tp_future_release()). Never blocks. Called from a worker of this pool (inside a task), the task is
+ * pushed on that worker's own deque (a fork); from any other thread it goes through the pool's
+ * lock-free injection queue. Tasks forked from inside the pool during a DRAIN shutdown are accepted.
+ * Returns NULL with errno EINVAL (pool or fn NULL), ESHUTDOWN (shutdown has begun; from inside the
+ * pool only in CANCEL mode) or ENOMEM.
+ */
+TP_API tp_future *tp_enqueue(tp_pool *pool, tp_task_fn fn, void *arg);
+
+/* How tp_pool_shutdown() treats accepted tasks that have not started. */
+typedef enum tp_shutdown_mode {
+	TP_SHUTDOWN_DRAIN = 0,	/* run every accepted task, including tasks they fork */
+	TP_SHUTDOWN_CANCEL = 1	/* cancel every task not started; running ones finish */
+} tp_shutdown_mode;
+
+/*
+ * Refuses new tasks from outside the pool at once, finishes accepted work as `mode` says, then joins
+ * every worker. Blocks until the workers have exited. Idempotent: later calls return 0 at once (also
+ * with another mode). Returns EINVAL (NULL pool or unknown mode), or EDEADLK when called from a
+ * thread that is running a task of this pool (it would wait for itself): then it does nothing.
+ */
+TP_API int tp_pool_shutdown(tp_pool *pool, tp_shutdown_mode mode);
+
+/*
+ * tp_pool_shutdown(pool, TP_SHUTDOWN_DRAIN) if not done yet, then frees the pool. Futures the caller
+ * still holds stay valid (release them afterwards). NULL is a no-op. Must not be called from a task of
+ * this pool (it does nothing then, as the shutdown would report EDEADLK) nor twice.
+ */
+TP_API void tp_pool_destroy(tp_pool *pool);
+
+/* ------------------------------------------------------------------------------------------------
+ * Futures
+ * --------------------------------------------------------------------------------------------- */
+
+/* The life of a future: PENDING -> RUNNING -> DONE or FAILED; PENDING -> CANCELLED. */
+typedef enum tp_future_status {
+	TP_FUTURE_PENDING = 0,	 /* accepted, not started */
+	TP_FUTURE_RUNNING = 1,	 /* a worker is running the task */
+	TP_FUTURE_DONE = 2,	 /* the task returned 0 */
+	TP_FUTURE_FAILED = 3,	 /* the task returned a non-zero code */
+	TP_FUTURE_CANCELLED = 4	 /* the task will never run */
+} tp_future_status;
+
+/*
+ * Blocks until the task has finished and returns its code (0 or the task's error), or ECANCELED if
+ * it was cancelled. On a worker of the future's pool it runs other pending tasks while it waits (its
+ * own deque, then steals), so nested fork-join never deadlocks, even on one thread. On any other
+ * thread it only blocks (spins briefly, then sleeps on a futex); it never runs the task itself.
+ * Returns EINVAL for NULL. May be called any number of times, by several threads at once.
+ */
+TP_API int tp_future_wait(tp_future *f);
+
+/*
+ * As tp_future_wait(), until the absolute CLOCK_MONOTONIC `deadline`: returns ETIMEDOUT if the task
+ * has not finished by then (the future is unaffected). deadline == NULL waits forever. EINVAL for a
+ * NULL future or a deadline with tv_nsec outside [0, 1e9).
+ */
+TP_API int tp_future_wait_until(tp_future *f, const struct timespec *deadline);
+
+/*
+ * Cancels the task if it has not started: returns true iff it will never run (also when it was
+ * already cancelled). A started or finished task is not affected (false). Never blocks. NULL: false.
+ */
+TP_API bool tp_future_cancel(tp_future *f);
+
+/* Current status; a snapshot that may change at once unless it is final. NULL: TP_FUTURE_CANCELLED. */
+TP_API tp_future_status tp_future_state(const tp_future *f);
+
+/*
+ * The task's code if the future is final (0, the task's error or ECANCELED), else EBUSY.
+ * Never blocks. EINVAL for NULL.
+ */
+TP_API int tp_future_result(const tp_future *f);
+
+/* Adds a reference to `f` for another owner and returns f. Each reference needs one release. */
+TP_API tp_future *tp_future_retain(tp_future *f);
+
+/*
+ * Drops the caller's reference. The task still runs; the memory is recycled once the pool is done
+ * with it too. NULL is a no-op. Using `f` after releasing the last caller reference is undefined.
+ */
+TP_API void tp_future_release(tp_future *f);
+
+/* ------------------------------------------------------------------------------------------------
+ * Logger
+ * --------------------------------------------------------------------------------------------- */
+
+typedef enum tp_log_level {
+	TP_LOG_DEBUG = 10,
+	TP_LOG_INFO = 20,
+	TP_LOG_WARNING = 30,
+	TP_LOG_ERROR = 40,
+	TP_LOG_OFF = 100 /* as a threshold: log nothing */
+} tp_log_level;
+
+/*
+ * A sink receives each emitted line whole: `line` holds time, level, thread, location (when
+ * given) and the message, ends with '\n', and has `len` bytes. Calls never overlap for one logger.
+ */
+typedef void (*tp_log_sink_fn)(void *user, tp_log_level level, const char *line, size_t len);
+
+/*
+ * The process-wide logger (the reference design's Logger.get_instance()). Its initial threshold
+ * comes from TP_LOG_LEVEL (debug, info, warning, error, off, or 10/20/30/40/100; read once, at the
+ * first call), else TP_LOG_WARNING; it writes to stderr. Never NULL, never freed.
+ */
+TP_API tp_logger *tp_logger_get_instance(void);
+
+/* A new logger with threshold `level`, writing to stderr. NULL + errno EINVAL or ENOMEM. */
+TP_API tp_logger *tp_logger_create(tp_log_level level);
+
+/* Frees a logger from tp_logger_create(). NULL and the singleton are no-ops. Not while in use. */
+TP_API void tp_logger_destroy(tp_logger *logger);
+
+/* Sets the threshold: lines below it are dropped. EINVAL for NULL or an unknown level. */
+TP_API int tp_logger_set_level(tp_logger *logger, tp_log_level level);
+
+/* The current threshold (TP_LOG_OFF for NULL). */
+TP_API tp_log_level tp_logger_get_level(const tp_logger *logger);
+
+/* True iff a line at `level` would be emitted: one relaxed load. False for NULL. */
+TP_API bool tp_logger_enabled(const tp_logger *logger, tp_log_level level);
+
+/* Sends lines to sink(user, ...) instead; sink == NULL restores stderr. EINVAL for NULL logger. */
+TP_API int tp_logger_set_sink(tp_logger *logger, tp_log_sink_fn sink, void *user);
+
+/* Sends lines to `file` (not closed by the logger); NULL restores stderr. EINVAL for NULL logger. */
+TP_API int tp_logger_set_file(tp_logger *logger, FILE *file);
+
+/* Formats and emits one line at `level` if enabled. logger == NULL: the singleton. */
+TP_API void tp_log(tp_logger *logger, tp_log_level level, const char *fmt, ...) TP_PRINTF(3, 4);
+
+/* As tp_log(), adding "file:line func()" to the line, as TP_LOG() does. */
+TP_API void tp_log_at(tp_logger *logger, tp_log_level level, const char *file, int line, const char *func,
+	       const char *fmt, ...) TP_PRINTF(6, 7);
+
+/* va_list form of tp_log_at(); file/func may be NULL to omit the location. */
+TP_API void tp_log_atv(tp_logger *logger, tp_log_level level, const char *file, int line,
+		const char *func, const char *fmt, va_list ap) TP_PRINTF(6, 0);
+
+/*
+ * Logs with the caller's file:line and function (as icecream shows where a line came from). The
+ * arguments are not evaluated when the level is filtered out.
+ */
+#define TP_LOG(logger, level, ...)                                                           \
+	do {                                                                                 \
+		tp_logger *tp_log_l_ = (logger);                                             \
+		tp_log_level tp_log_v_ = (level);                                            \
+		if (tp_logger_enabled(tp_log_l_ ? tp_log_l_ : tp_logger_get_instance(),      \
+				      tp_log_v_))                                            \
+			tp_log_at(tp_log_l_, tp_log_v_, __FILE__, __LINE__, __func__,        \
+				  __VA_ARGS__);                                              \
+	} while (0)
+
+/* Name of a level ("DEBUG", "INFO", "WARNING", "ERROR", "OFF"), or "?" for an unknown value. */
+TP_API const char *tp_log_level_name(tp_log_level level);
+
+/*
+ * Parses a level name (case-insensitive) or number into *out. Returns 0, or EINVAL for NULL
+ * arguments or text that names no level.
+ */
+TP_API int tp_log_level_parse(const char *text, tp_log_level *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* THREAD_POOL_H */

@@ -1,0 +1,193 @@
+/*
+ * atomics.h - the one atomics vocabulary of the runtime.
+ *
+ * Every word shared between threads is read and written through these functions, never with plain
+ * loads and stores. Two backends:
+ *  - default: Concurrency Kit's ck_pr (the design card's choice);
+ *  - TP_ATOMICS_BUILTINS (the ThreadSanitizer build, meson -Datomics=builtins, chosen automatically
+ *    under -Db_sanitize=thread): GCC/Clang __atomic builtins, which TSan understands. ck_pr's loads
+ *    and stores are volatile accesses TSan reports as races, and TSan ignores stand-alone fences.
+ *
+ * Orders, weakest first: _rlx (relaxed), _acq / _rel (acquire load / release store), and the
+ * store-load pattern of Chase-Lev and of Dekker-style sleep/wake checks:
+ *
+ *	tp__store_sc(x); tp__fence_sc(); tp__load_sc(y);
+ *
+ * In the ck backend the fence is ck_pr_fence_memory() (mfence on x86) and the _sc accesses are
+ * release stores / acquire loads. In the builtins backend the fence is a no-op and the _sc accesses
+ * are seq_cst operations, which gives the same store-load order in C11 terms and is what TSan can
+ * check. So an _sc access must only be used next to a tp__fence_sc(), and every tp__fence_sc() must
+ * sit between _sc accesses (or read-modify-writes, which are seq_cst in both backends).
+ *
+ * Read-modify-writes (cas, faa, fas, or, and) are sequentially consistent full barriers in both
+ * backends (lock-prefixed on x86).
+ */
+#ifndef TP_ATOMICS_H
+#define TP_ATOMICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef TP_ATOMICS_BUILTINS
+
+#define TP__RLX __ATOMIC_RELAXED
+#define TP__ACQ __ATOMIC_ACQUIRE
+#define TP__REL __ATOMIC_RELEASE
+#define TP__SC __ATOMIC_SEQ_CST
+
+#define TP__DEFINE(sfx, T)                                                                        \
+	static inline T tp__load_rlx_##sfx(const T *p) { return __atomic_load_n(p, TP__RLX); }    \
+	static inline T tp__load_acq_##sfx(const T *p) { return __atomic_load_n(p, TP__ACQ); }    \
+	static inline T tp__load_sc_##sfx(const T *p) { return __atomic_load_n(p, TP__SC); }      \
+	static inline void tp__store_rlx_##sfx(T *p, T v) { __atomic_store_n(p, v, TP__RLX); }    \
+	static inline void tp__store_rel_##sfx(T *p, T v) { __atomic_store_n(p, v, TP__REL); }    \
+	static inline void tp__store_sc_##sfx(T *p, T v) { __atomic_store_n(p, v, TP__SC); }     \
+	static inline bool tp__cas_##sfx(T *p, T old, T new_)                                     \
+	{                                                                                         \
+		return __atomic_compare_exchange_n(p, &old, new_, false, TP__SC, TP__SC);         \
+	}                                                                                         \
+	static inline bool tp__cas_value_##sfx(T *p, T *old, T new_)                              \
+	{                                                                                         \
+		return __atomic_compare_exchange_n(p, old, new_, false, TP__SC, TP__SC);          \
+	}                                                                                         \
+	static inline T tp__fas_##sfx(T *p, T v) { return __atomic_exchange_n(p, v, TP__SC); }
+
+TP__DEFINE(u32, uint32_t)
+TP__DEFINE(u64, uint64_t)
+
+/* Pointers: `void *const *` rather than `const T *`, which would make the pointee const. */
+static inline void *tp__load_rlx_ptr(void *const *p) { return __atomic_load_n(p, TP__RLX); }
+static inline void *tp__load_acq_ptr(void *const *p) { return __atomic_load_n(p, TP__ACQ); }
+static inline void *tp__load_sc_ptr(void *const *p) { return __atomic_load_n(p, TP__SC); }
+static inline void tp__store_rlx_ptr(void **p, void *v) { __atomic_store_n(p, v, TP__RLX); }
+static inline void tp__store_rel_ptr(void **p, void *v) { __atomic_store_n(p, v, TP__REL); }
+static inline void tp__store_sc_ptr(void **p, void *v) { __atomic_store_n(p, v, TP__SC); }
+static inline bool tp__cas_ptr(void **p, void *old, void *new_)
+{
+	return __atomic_compare_exchange_n(p, &old, new_, false, TP__SC, TP__SC);
+}
+static inline bool tp__cas_value_ptr(void **p, void **old, void *new_)
+{
+	return __atomic_compare_exchange_n(p, old, new_, false, TP__SC, TP__SC);
+}
+static inline void *tp__fas_ptr(void **p, void *v) { return __atomic_exchange_n(p, v, TP__SC); }
+
+static inline uint32_t tp__faa_u32(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, TP__SC); }
+static inline uint64_t tp__faa_u64(uint64_t *p, uint64_t v) { return __atomic_fetch_add(p, v, TP__SC); }
+static inline void tp__or_u64(uint64_t *p, uint64_t v) { __atomic_fetch_or(p, v, TP__SC); }
+static inline uint64_t tp__fetch_or_u64(uint64_t *p, uint64_t v) { return __atomic_fetch_or(p, v, TP__SC); }
+static inline void tp__and_u64(uint64_t *p, uint64_t v) { __atomic_fetch_and(p, v, TP__SC); }
+
+/* The _sc accesses around it are seq_cst: nothing to emit (and TSan would ignore a fence). */
+static inline void tp__fence_sc(void) {}
+
+/* A compiler-only barrier: keeps the compiler from caching or moving accesses across it. */
+static inline void tp__compiler_barrier(void) { __atomic_signal_fence(TP__SC); }
+
+#else /* ck_pr backend */
+
+#include <ck_pr.h>
+
+#define TP__DEFINE(sfx, T, ck)                                                                    \
+	static inline T tp__load_rlx_##sfx(const T *p) { return ck_pr_load_##ck(p); }            \
+	static inline T tp__load_acq_##sfx(const T *p)                                            \
+	{                                                                                         \
+		T v = ck_pr_load_##ck(p);                                                         \
+		ck_pr_fence_acquire();                                                            \
+		return v;                                                                         \
+	}                                                                                         \
+	static inline T tp__load_sc_##sfx(const T *p) { return tp__load_acq_##sfx(p); }           \
+	static inline void tp__store_rlx_##sfx(T *p, T v) { ck_pr_store_##ck(p, v); }             \
+	static inline void tp__store_rel_##sfx(T *p, T v)                                         \
+	{                                                                                         \
+		ck_pr_fence_release();                                                            \
+		ck_pr_store_##ck(p, v);                                                           \
+	}                                                                                         \
+	static inline void tp__store_sc_##sfx(T *p, T v) { tp__store_rel_##sfx(p, v); }           \
+	static inline bool tp__cas_##sfx(T *p, T old, T new_) { return ck_pr_cas_##ck(p, old, new_); } \
+	static inline bool tp__cas_value_##sfx(T *p, T *old, T new_)                              \
+	{                                                                                         \
+		return ck_pr_cas_##ck##_value(p, *old, new_, old);                                \
+	}                                                                                         \
+	static inline T tp__fas_##sfx(T *p, T v) { return ck_pr_fas_##ck(p, v); }
+
+TP__DEFINE(u32, uint32_t, 32)
+TP__DEFINE(u64, uint64_t, 64)
+
+/* ck's pointer operations take void * targets; give them the same typed shape as the others. */
+static inline void *tp__load_rlx_ptr(void *const *p) { return ck_pr_load_ptr(p); }
+static inline void *tp__load_acq_ptr(void *const *p)
+{
+	void *v = ck_pr_load_ptr(p);
+	ck_pr_fence_acquire();
+	return v;
+}
+static inline void *tp__load_sc_ptr(void *const *p) { return tp__load_acq_ptr(p); }
+static inline void tp__store_rlx_ptr(void **p, void *v) { ck_pr_store_ptr(p, v); }
+static inline void tp__store_rel_ptr(void **p, void *v)
+{
+	ck_pr_fence_release();
+	ck_pr_store_ptr(p, v);
+}
+static inline void tp__store_sc_ptr(void **p, void *v) { tp__store_rel_ptr(p, v); }
+static inline bool tp__cas_ptr(void **p, void *old, void *new_) { return ck_pr_cas_ptr(p, old, new_); }
+static inline bool tp__cas_value_ptr(void **p, void **old, void *new_)
+{
+	return ck_pr_cas_ptr_value(p, *old, new_, old);
+}
+static inline void *tp__fas_ptr(void **p, void *v) { return ck_pr_fas_ptr(p, v); }
+
+static inline uint32_t tp__faa_u32(uint32_t *p, uint32_t v) { return ck_pr_faa_32(p, v); }
+static inline uint64_t tp__faa_u64(uint64_t *p, uint64_t v) { return ck_pr_faa_64(p, v); }
+static inline void tp__or_u64(uint64_t *p, uint64_t v) { ck_pr_or_64(p, v); }
+static inline uint64_t tp__fetch_or_u64(uint64_t *p, uint64_t v)
+{
+	uint64_t old = ck_pr_load_64(p);
+
+	while (!ck_pr_cas_64_value(p, old, old | v, &old))
+		ck_pr_stall();
+	return old;
+}
+static inline void tp__and_u64(uint64_t *p, uint64_t v) { ck_pr_and_64(p, v); }
+
+/* Store-load fence (mfence on x86): see the header comment for how _sc accesses pair with it. */
+static inline void tp__fence_sc(void) { ck_pr_fence_memory(); }
+
+static inline void tp__compiler_barrier(void) { ck_pr_barrier(); }
+
+#endif /* TP_ATOMICS_BUILTINS */
+
+#undef TP__DEFINE
+
+/* A spin-wait hint (pause on x86): lets the sibling hyperthread run and saves power. */
+static inline void tp__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	tp__compiler_barrier();
+#endif
+}
+
+/*
+ * Happens-before edges through code TSan does not instrument (liburcu's wfcqueue lives in a
+ * library built without TSan): the enqueuer releases the record, the dequeuer acquires it.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define TP__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TP__TSAN 1
+#endif
+#endif
+
+#ifdef TP__TSAN
+#include <sanitizer/tsan_interface.h>
+static inline void tp__hb_release(void *addr) { __tsan_release(addr); }
+static inline void tp__hb_acquire(void *addr) { __tsan_acquire(addr); }
+#else
+static inline void tp__hb_release(void *addr) { (void)addr; }
+static inline void tp__hb_acquire(void *addr) { (void)addr; }
+#endif
+
+#endif /* TP_ATOMICS_H */

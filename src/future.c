@@ -1,0 +1,174 @@
+/*
+ * future.c - completing, cancelling and waiting for futures through their state word.
+ * The word's layout and invariants are described at the top of future.h.
+ */
+#include <errno.h>
+#include <time.h>
+
+#include "future.h"
+#include "futex.h"
+#include "pool.h"
+
+/* Spins of a blocking waiter before it sleeps: ~2 us. Short, because on this kind of guest the
+ * worker we wait for may have been woken onto our CPU (see NOTES.md). */
+#define WAIT_SPINS 64
+
+int tp__future_code(const struct tp_future *f, uint32_t word)
+{
+	switch (word & TP__ST_MASK) {
+	case TP_FUTURE_DONE:
+		return 0;
+	case TP_FUTURE_FAILED:
+		return f->result;
+	default:
+		return ECANCELED;
+	}
+}
+
+void tp__future_unref(struct tp_future *f, uint32_t n)
+{
+	/* seq_cst faa: orders every earlier access to the record before its recycling by whoever
+	 * drops the last reference (release on our side, acquire on theirs). */
+	uint32_t old = tp__faa_u32(&f->word, (uint32_t)-(n * TP__REF_ONE));
+
+	if ((old >> TP__REF_SHIFT) == n)
+		tp__record_free(f, tp__self_cache(f->home));
+}
+
+/* Publishes a final status. Without sleepers, the runtime's reference drops in the same CAS. */
+static void publish_final(struct tp_future *f, uint32_t status)
+{
+	uint32_t v = tp__load_rlx_u32(&f->word);
+
+	for (;;) {
+		if (v & TP__WAITERS) {
+			uint32_t n = (v & ~(TP__ST_MASK | TP__WAITERS)) | status;
+
+			/* seq_cst CAS (release): `result` is visible to whoever sees the status. */
+			if (!tp__cas_value_u32(&f->word, &v, n))
+				continue;
+			/* Waiters hold references: the word stays valid through the wake. */
+			tp__futex_wake_all(&f->word);
+			tp__future_unref(f, 1);
+			return;
+		}
+		if (tp__cas_value_u32(&f->word, &v, ((v & ~TP__ST_MASK) | status) - TP__REF_ONE)) {
+			if ((v >> TP__REF_SHIFT) == 1)
+				tp__record_free(f, tp__self_cache(f->home));
+			return;
+		}
+	}
+}
+
+void tp__future_finish(struct tp_future *f, int code)
+{
+	f->result = code;
+	publish_final(f, code == 0 ? TP_FUTURE_DONE : TP_FUTURE_FAILED);
+}
+
+bool tp__future_cancel(struct tp_future *f)
+{
+	uint32_t v = tp__load_rlx_u32(&f->word);
+
+	while ((v & TP__ST_MASK) == TP_FUTURE_PENDING) {
+		uint32_t n = (v & ~(TP__ST_MASK | TP__WAITERS)) | TP_FUTURE_CANCELLED;
+
+		/* seq_cst CAS: against tp__future_start's CAS, exactly one of the two wins. */
+		if (tp__cas_value_u32(&f->word, &v, n)) {
+			if (v & TP__WAITERS)
+				tp__futex_wake_all(&f->word);
+			return true;
+		}
+	}
+	return (v & TP__ST_MASK) == TP_FUTURE_CANCELLED;
+}
+
+int tp__future_block(struct tp_future *f, const struct timespec *deadline)
+{
+	uint32_t v;
+
+	for (int i = 0; i < WAIT_SPINS; i++) {
+		/* acquire: pairs with the CAS that published the final status (and `result`). */
+		v = tp__load_acq_u32(&f->word);
+		if (tp__status_final(v))
+			return tp__future_code(f, v);
+		tp__cpu_relax();
+	}
+	for (;;) {
+		v = tp__load_acq_u32(&f->word);
+		if (tp__status_final(v))
+			return tp__future_code(f, v);
+		if (!(v & TP__WAITERS)) {
+			/* seq_cst CAS: the publisher's CAS sees WAITERS, or we see its status. */
+			if (!tp__cas_value_u32(&f->word, &v, v | TP__WAITERS))
+				continue;
+			v |= TP__WAITERS;
+		}
+		if (tp__futex_wait(&f->word, v, deadline) == ETIMEDOUT) {
+			v = tp__load_acq_u32(&f->word);
+			return tp__status_final(v) ? tp__future_code(f, v) : ETIMEDOUT;
+		}
+	}
+}
+
+static bool deadline_valid(const struct timespec *deadline)
+{
+	return deadline == NULL || (deadline->tv_nsec >= 0 && deadline->tv_nsec < 1000000000L);
+}
+
+int tp_future_wait_until(tp_future *f, const struct timespec *deadline)
+{
+	struct tp__worker *self = tp__self;
+	uint32_t v;
+
+	if (f == NULL || !deadline_valid(deadline))
+		return EINVAL;
+	/* acquire: pairs with the CAS that published the final status (and `result`). */
+	v = tp__load_acq_u32(&f->word);
+	if (tp__status_final(v))
+		return tp__future_code(f, v);
+	/* Not final, so the pool is alive: comparing with it is safe. */
+	if (self != NULL && self->pool == f->pool)
+		return tp__worker_help(self, f, deadline);
+	return tp__future_block(f, deadline);
+}
+
+int tp_future_wait(tp_future *f)
+{
+	return tp_future_wait_until(f, NULL);
+}
+
+bool tp_future_cancel(tp_future *f)
+{
+	return f != NULL && tp__future_cancel(f);
+}
+
+tp_future_status tp_future_state(const tp_future *f)
+{
+	if (f == NULL)
+		return TP_FUTURE_CANCELLED;
+	return (tp_future_status)(tp__load_acq_u32(&f->word) & TP__ST_MASK);
+}
+
+int tp_future_result(const tp_future *f)
+{
+	uint32_t v;
+
+	if (f == NULL)
+		return EINVAL;
+	v = tp__load_acq_u32(&f->word);
+	return tp__status_final(v) ? tp__future_code(f, v) : EBUSY;
+}
+
+tp_future *tp_future_retain(tp_future *f)
+{
+	if (f != NULL)
+		(void)tp__faa_u32(&f->word, TP__REF_ONE);
+	return f;
+}
+
+void tp_future_release(tp_future *f)
+{
+	if (f != NULL)
+		tp__future_unref(f, 1);
+}

@@ -1,0 +1,99 @@
+/*
+ * future.h - a task record and the future that reports it: one object, one atomic state word.
+ *
+ * Overview
+ *   tp_enqueue() returns the record itself as the future. Its 32-bit `word` holds, together, the
+ *   status (bits 0-2), a WAITERS flag (bit 3: some thread sleeps on the word) and the reference
+ *   count (bits 4-31). It is also the futex word waiters sleep on.
+ *
+ *   status: PENDING -> RUNNING -> DONE | FAILED      (the worker that runs it, by CAS)
+ *           PENDING -> CANCELLED                      (tp_future_cancel or a CANCEL shutdown, CAS)
+ *
+ * Invariants
+ *   - Two references at birth: the caller's (dropped by tp_future_release) and the runtime's
+ *     (dropped once the record has left the queues: after it ran, or was found cancelled). The
+ *     record is recycled when the count reaches zero, whoever drops last.
+ *   - `result` is written before the final status is published by a seq_cst CAS (release) and read
+ *     only after a final status was loaded with acquire; it needs no atomic access.
+ *   - A thread sets WAITERS (by CAS) before it sleeps on the word; whoever publishes a final
+ *     status clears WAITERS in the same CAS and, if it was set, wakes all sleepers.
+ *   - Any change of the word (also a reference count change) may wake a sleeper early; sleepers
+ *     re-check, so that is harmless.
+ */
+#ifndef TP_FUTURE_H
+#define TP_FUTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <urcu/wfcqueue.h>
+
+#include "thread_pool.h"
+#include "atomics.h"
+
+#define TP__ST_MASK 0x7u
+#define TP__WAITERS 0x8u
+#define TP__REF_SHIFT 4
+#define TP__REF_ONE (1u << TP__REF_SHIFT)
+
+struct tp__home;
+
+struct tp_future {
+	uint32_t word;		/* status | WAITERS | refs << 4; the futex word */
+	int result;		/* the task's code; see the invariants */
+	tp_task_fn fn;
+	void *arg;
+	tp_pool *pool;		/* identity only: never dereferenced once the status is final */
+	struct tp__home *home;	/* where the record returns when its last reference drops */
+	union {
+		struct cds_wfcq_node node;    /* injection queue link, while queued */
+		struct tp_future *next_free;  /* free-list link, while recycled */
+	};
+};
+
+static inline bool tp__status_final(uint32_t word)
+{
+	return (word & TP__ST_MASK) >= TP_FUTURE_DONE;
+}
+
+/* Before publication: no atomics needed. */
+static inline void tp__future_init(struct tp_future *f, tp_pool *pool, tp_task_fn fn, void *arg)
+{
+	f->word = TP_FUTURE_PENDING | 2 * TP__REF_ONE;
+	f->result = 0;
+	f->fn = fn;
+	f->arg = arg;
+	f->pool = pool;
+}
+
+/* The task's code for a final word (0, the task's error, or ECANCELED). */
+int tp__future_code(const struct tp_future *f, uint32_t word);
+
+/* PENDING -> RUNNING. False if it was cancelled (then it must not run). */
+static inline bool tp__future_start(struct tp_future *f)
+{
+	uint32_t v = tp__load_rlx_u32(&f->word);
+
+	while ((v & TP__ST_MASK) == TP_FUTURE_PENDING) {
+		/* seq_cst CAS: against tp_future_cancel's CAS, exactly one of the two wins. */
+		if (tp__cas_value_u32(&f->word, &v, (v & ~TP__ST_MASK) | TP_FUTURE_RUNNING))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * RUNNING -> DONE or FAILED with the task's code, wakes sleepers, and drops the runtime's
+ * reference (the record may be recycled on return).
+ */
+void tp__future_finish(struct tp_future *f, int code);
+
+/* PENDING -> CANCELLED, waking sleepers. True if it is (now or already) cancelled. */
+bool tp__future_cancel(struct tp_future *f);
+
+/* Drops n references; recycles the record when none are left. */
+void tp__future_unref(struct tp_future *f, uint32_t n);
+
+/* Blocks (no helping) until final or the deadline; returns the code or ETIMEDOUT. */
+int tp__future_block(struct tp_future *f, const struct timespec *deadline);
+
+#endif /* TP_FUTURE_H */

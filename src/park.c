@@ -1,0 +1,144 @@
+/*
+ * park.c - parking and waking workers on per-worker ck_ec32 eventcounts.
+ * The protocol and its invariants are described at the top of park.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "futex.h"
+#include "park.h"
+
+static int futex_gettime(const struct ck_ec_ops *ops, struct timespec *out)
+{
+	(void)ops;
+	return clock_gettime(CLOCK_MONOTONIC, out);
+}
+
+static void futex_wait32(const struct ck_ec_wait_state *state, const uint32_t *addr,
+			 uint32_t expected, const struct timespec *deadline)
+{
+	(void)state;
+	/* Any return is fine: ck_ec re-checks the counter and the deadline itself. */
+	(void)tp__futex_wait(addr, expected, deadline);
+}
+
+static void futex_wake32(const struct ck_ec_ops *ops, const uint32_t *addr)
+{
+	(void)ops;
+	tp__futex_wake_all(addr);
+}
+
+static const struct ck_ec_ops futex_ops = {
+	.gettime = futex_gettime,
+	.wait32 = futex_wait32,
+	.wake32 = futex_wake32,
+	/*
+	 * Spin little before sleeping: on this kind of guest a woken thread lands on the waker's
+	 * CPU, so spinning keeps the CPU from whoever we could be waiting for (see NOTES.md).
+	 * ck_ec's defensive timed re-checks start at 100 ms, so an idle worker wakes only a few
+	 * times in its first second of idleness, then never.
+	 */
+	.busy_loop_iter = 1,
+	.initial_wait_ns = 100 * 1000 * 1000,
+	.wait_scale_factor = 8,
+	.wait_shift_count = 0,
+};
+
+/* Many producers (every submitter and worker) increment a worker's eventcount. */
+const struct ck_ec_mode tp__park_futex_mode = {
+	.ops = &futex_ops,
+	.single_producer = false,
+};
+
+int tp__park_init(struct tp__park *p, size_t n, const struct ck_ec_mode *mode)
+{
+	memset(p, 0, sizeof(*p));
+	p->n = n;
+	p->nwords = (n + 63) / 64;
+	p->mode = mode != NULL ? mode : &tp__park_futex_mode;
+	p->idle = calloc(p->nwords, sizeof(p->idle[0]));
+	p->parkers = aligned_alloc(TP__CACHE_LINE, n * sizeof(p->parkers[0]));
+	if (p->idle == NULL || p->parkers == NULL) {
+		tp__park_destroy(p);
+		return ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		ck_ec32_init(&p->parkers[i].ec, 0);
+	return 0;
+}
+
+void tp__park_destroy(struct tp__park *p)
+{
+	free(p->idle);
+	free(p->parkers);
+	p->idle = NULL;
+	p->parkers = NULL;
+}
+
+uint32_t tp__park_prepare(struct tp__park *p, size_t i)
+{
+	/* Snapshot before the bit: a wake-up that claims the bit afterwards moves the counter. */
+	uint32_t snap = ck_ec32_value(&p->parkers[i].ec);
+
+	tp__or_u64(&p->idle[i / 64], UINT64_C(1) << (i % 64));
+	/* (set of our bit) before (the caller's loads of the work sources), store-load: pairs with
+	 * the fence in tp__park_wake_one() between publishing work and loading the bits. */
+	tp__fence_sc();
+	return snap;
+}
+
+void tp__park_cancel(struct tp__park *p, size_t i)
+{
+	tp__and_u64(&p->idle[i / 64], ~(UINT64_C(1) << (i % 64)));
+}
+
+void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap)
+{
+	/* Returns at once if the counter already moved past snap (a waker claimed us). */
+	(void)ck_ec32_wait(&p->parkers[i].ec, p->mode, snap, NULL);
+	/* Woken by a claim (bit already clear) or spuriously (bit still set): clear it either way. */
+	tp__park_cancel(p, i);
+}
+
+static bool claim_and_wake(struct tp__park *p, size_t w, uint64_t bits)
+{
+	while (bits != 0) {
+		uint64_t bit = bits & -bits;
+
+		/* seq_cst CAS: two producers never claim the same sleeper. */
+		if (tp__cas_value_u64(&p->idle[w], &bits, bits & ~bit)) {
+			size_t i = w * 64 + (size_t)__builtin_ctzll(bit);
+
+			/* The increment is a full barrier; ck_ec makes the futex call only when
+			 * the worker sleeps (its counter's waiter flag is set). */
+			ck_ec32_inc(&p->parkers[i].ec, p->mode);
+			return true;
+		}
+		/* bits now holds the fresh value: retry with another sleeper, or give up. */
+	}
+	return false;
+}
+
+bool tp__park_wake_one(struct tp__park *p)
+{
+	/* (the caller's publication of work) before (loads of the bits), store-load: pairs with the
+	 * fence in tp__park_prepare(). */
+	tp__fence_sc();
+	for (size_t w = 0; w < p->nwords; w++) {
+		uint64_t bits = tp__load_sc_u64(&p->idle[w]);
+
+		if (bits != 0 && claim_and_wake(p, w, bits))
+			return true;
+	}
+	return false;
+}
+
+void tp__park_wake_all(struct tp__park *p)
+{
+	for (size_t w = 0; w < p->nwords; w++)
+		(void)tp__fas_u64(&p->idle[w], 0);
+	for (size_t i = 0; i < p->n; i++)
+		ck_ec32_inc(&p->parkers[i].ec, p->mode);
+}

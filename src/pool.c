@@ -1,0 +1,275 @@
+/*
+ * pool.c - creating, feeding and shutting down a pool.
+ * The shared state and the shutdown's termination argument are described in pool.h.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+/* TP_NUM_THREADS if set (0 when unset or empty), else -1 with errno EINVAL when malformed. */
+static long env_threads(void)
+{
+	const char *s = getenv("TP_NUM_THREADS");
+	char *end;
+	long v;
+
+	if (s == NULL || *s == '\0')
+		return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v <= 0 || v > TP_POOL_MAX_THREADS) {
+		errno = EINVAL;
+		return -1;
+	}
+	return v;
+}
+
+/* The CPUs this process may run on. */
+static size_t affinity_cpus(void)
+{
+	cpu_set_t set;
+	long online;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (size_t)CPU_COUNT(&set);
+	online = sysconf(_SC_NPROCESSORS_ONLN);
+	return online > 0 ? (size_t)online : 1;
+}
+
+static void free_pool(tp_pool *pool)
+{
+	if (pool->workers != NULL) {
+		for (size_t i = 0; i < pool->n; i++)
+			if (pool->workers[i].deque.buf != NULL)
+				tp__deque_destroy(&pool->workers[i].deque);
+		if (pool->home != NULL)
+			tp__home_kill(pool->home, &pool->workers[0].cache, sizeof(pool->workers[0]),
+				      pool->n);
+		free(pool->workers);
+	} else if (pool->home != NULL) {
+		tp__home_kill(pool->home, NULL, 0, 0);
+	}
+	tp__park_destroy(&pool->park);
+	pthread_mutex_destroy(&pool->shut_lock);
+	free(pool);
+}
+
+/* Stops and joins the workers started so far, after a failed start. */
+static void abort_start(tp_pool *pool)
+{
+	tp__store_rel_u32(&pool->stop, 1);
+	tp__park_wake_all(&pool->park);
+	for (size_t i = 0; i < pool->n; i++)
+		if (pool->workers[i].started)
+			pthread_join(pool->workers[i].thread, NULL);
+}
+
+static int start_workers(tp_pool *pool)
+{
+	sigset_t all, old;
+	int err = 0;
+
+	/* Workers inherit a full signal mask: signals go to the application's own threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (size_t i = 0; i < pool->n && err == 0; i++) {
+		struct tp__worker *w = &pool->workers[i];
+
+		err = pthread_create(&w->thread, NULL, tp__worker_main, w);
+		w->started = err == 0;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
+
+tp_pool *tp_pool_create(size_t num_threads, tp_logger *logger)
+{
+	tp_pool *pool;
+	size_t n = num_threads;
+	int err;
+
+	if (n == 0) {
+		long env = env_threads();
+
+		if (env < 0) {
+			tp_log(logger, TP_LOG_ERROR, "TP_NUM_THREADS is not an integer in [1, %d]",
+			       TP_POOL_MAX_THREADS);
+			errno = EINVAL;
+			return NULL;
+		}
+		n = env > 0 ? (size_t)env : affinity_cpus();
+	}
+	if (n > TP_POOL_MAX_THREADS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	pool = aligned_alloc(TP__CACHE_LINE, sizeof(*pool));
+	if (pool == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	memset(pool, 0, sizeof(*pool));
+	pool->n = n;
+	pool->logger = logger != NULL ? logger : tp_logger_get_instance();
+	pthread_mutex_init(&pool->shut_lock, NULL);
+	tp__inject_init(&pool->inject);
+	pool->home = tp__home_new();
+	pool->workers = aligned_alloc(TP__CACHE_LINE, n * sizeof(pool->workers[0]));
+	if (pool->home == NULL || pool->workers == NULL ||
+	    tp__park_init(&pool->park, n, NULL) != 0) {
+		free_pool(pool);
+		errno = ENOMEM;
+		return NULL;
+	}
+	memset(pool->workers, 0, n * sizeof(pool->workers[0]));
+	for (size_t i = 0; i < n; i++) {
+		struct tp__worker *w = &pool->workers[i];
+
+		w->pool = pool;
+		w->index = i;
+		w->rng = 0x9E3779B97F4A7C15u * (i + 1);
+		if (tp__deque_init(&w->deque, TP__DEQUE_INITIAL) != 0) {
+			free_pool(pool);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	err = start_workers(pool);
+	if (err != 0) {
+		abort_start(pool);
+		free_pool(pool);
+		errno = EAGAIN;
+		return NULL;
+	}
+	tp_log(pool->logger, TP_LOG_INFO, "pool %p created with %zu threads", (void *)pool, n);
+	return pool;
+}
+
+size_t tp_pool_size(const tp_pool *pool)
+{
+	return pool != NULL ? pool->n : 0;
+}
+
+/* A fork from a task of this pool: onto the worker's own deque. */
+static tp_future *fork_task(tp_pool *pool, struct tp__worker *w, tp_task_fn fn, void *arg)
+{
+	struct tp_future *f;
+	uint64_t spawned;
+
+	if (tp__load_acq_u32(&pool->mode) == TP__MODE_CANCEL) {
+		errno = ESHUTDOWN;
+		return NULL;
+	}
+	f = tp__record_alloc(pool->home, &w->cache);
+	if (f == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	tp__future_init(f, pool, fn, arg);
+	spawned = tp__load_rlx_u64(&w->spawned);
+	/* (count) before (the push's release store of bottom): whoever retires the task counts it
+	 * after we did, as the quiescence check requires. */
+	tp__store_sc_u64(&w->spawned, spawned + 1);
+	if (tp__deque_push(&w->deque, f) != 0) {
+		/* Over-counted only for a moment: the check then merely says "not yet". */
+		tp__store_sc_u64(&w->spawned, spawned);
+		tp__record_free(f, &w->cache);
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* No fence here: a sleeper missed now is seen by the next fork, and the owner runs the
+	 * task itself if nobody steals it. */
+	if (tp__park_any_idle_hint(&pool->park))
+		(void)tp__park_wake_one(&pool->park);
+	return f;
+}
+
+/* A submission from outside the pool: through the gate, onto the injection queue. */
+static tp_future *inject_task(tp_pool *pool, tp_task_fn fn, void *arg)
+{
+	struct tp_future *f = tp__record_alloc(pool->home, tp__self_cache(pool->home));
+	uint64_t gate;
+
+	if (f == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	tp__future_init(f, pool, fn, arg);
+	gate = tp__load_rlx_u64(&pool->gate);
+	do {
+		if (gate & TP__GATE_CLOSED) {
+			tp__record_free(f, tp__self_cache(pool->home));
+			errno = ESHUTDOWN;
+			return NULL;
+		}
+		/* seq_cst CAS: an acceptance is ordered before the CLOSED bit or refused by it. */
+	} while (!tp__cas_value_u64(&pool->gate, &gate, gate + TP__GATE_ONE));
+	tp__inject_push(&pool->inject, f);
+	TP_LOG(pool->logger, TP_LOG_DEBUG, "task %p enqueued", (void *)f);
+	/* Wakes one sleeper at most; no system call when none sleeps. */
+	(void)tp__park_wake_one(&pool->park);
+	return f;
+}
+
+tp_future *tp_enqueue(tp_pool *pool, tp_task_fn fn, void *arg)
+{
+	struct tp__worker *w = tp__self;
+
+	if (pool == NULL || fn == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (w != NULL && w->pool == pool)
+		return fork_task(pool, w, fn, arg);
+	return inject_task(pool, fn, arg);
+}
+
+int tp_pool_shutdown(tp_pool *pool, tp_shutdown_mode mode)
+{
+	if (pool == NULL || (mode != TP_SHUTDOWN_DRAIN && mode != TP_SHUTDOWN_CANCEL))
+		return EINVAL;
+	/* A task waiting for the workers to exit would wait for itself (or, for another pool's
+	 * task, could wait for a worker it depends on). */
+	if (tp__self != NULL)
+		return EDEADLK;
+	pthread_mutex_lock(&pool->shut_lock);
+	if (pool->shut_state == 0) {
+		pool->shut_state = 1;
+		tp_log(pool->logger, TP_LOG_INFO, "pool %p shutting down (%s)", (void *)pool,
+		       mode == TP_SHUTDOWN_CANCEL ? "cancel" : "drain");
+		/* seq_cst RMW: every later acceptance is refused; earlier ones are counted. */
+		(void)tp__fetch_or_u64(&pool->gate, TP__GATE_CLOSED);
+		/* (the CLOSED bit) before (the mode), release: a worker that sees the mode reads a
+		 * final gate count. */
+		tp__store_rel_u32(&pool->mode,
+				  mode == TP_SHUTDOWN_CANCEL ? TP__MODE_CANCEL : TP__MODE_DRAIN);
+		tp__park_wake_all(&pool->park);
+		for (size_t i = 0; i < pool->n; i++)
+			pthread_join(pool->workers[i].thread, NULL);
+		pool->shut_state = 2;
+		tp_log(pool->logger, TP_LOG_INFO, "pool %p joined %zu threads", (void *)pool, pool->n);
+	}
+	pthread_mutex_unlock(&pool->shut_lock);
+	return 0;
+}
+
+void tp_pool_destroy(tp_pool *pool)
+{
+	int err;
+
+	if (pool == NULL)
+		return;
+	err = tp_pool_shutdown(pool, TP_SHUTDOWN_DRAIN);
+	if (err != 0) {
+		tp_log(pool->logger, TP_LOG_ERROR, "tp_pool_destroy(%p) from a task: not destroyed (%d)",
+		       (void *)pool, err);
+		return;
+	}
+	free_pool(pool);
+}

@@ -1,0 +1,91 @@
+/*
+ * pool.h - the pool and its workers (private).
+ *
+ * Who owns what
+ *   - A worker's deque bottom, its record cache and its counters are written by that worker only;
+ *     the deque top is shared with thieves (see deque.h).
+ *   - The gate counts tasks accepted from outside and holds the CLOSED bit; the mode says how a
+ *     shutdown treats pending tasks; `stop` tells workers to exit.
+ *
+ * Termination of a shutdown (quiescence)
+ *   Once the gate is closed, the accepted work is final except for forks of running tasks. Each
+ *   worker counts the tasks it forked (`spawned`) and the records it retired (`finished`: ran,
+ *   or dropped as cancelled). Every task is counted in spawned (or in the gate) before anyone can
+ *   retire it, so reading every `finished` first and then every `spawned` and the gate gives
+ *       sum(finished) <= retired at time T <= created at time T <= sum(spawned) + accepted
+ *   for a moment T between the two passes: equality proves no task was alive at T, and nothing can
+ *   create one afterwards. A worker checks this before it parks during a shutdown; the parking
+ *   protocol's fences make sure the last two workers to go idle cannot both miss each other.
+ */
+#ifndef TP_POOL_H
+#define TP_POOL_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdint.h>
+
+#include "thread_pool.h"
+#include "deque.h"
+#include "inject.h"
+#include "park.h"
+#include "task_cache.h"
+
+enum tp__mode {
+	TP__MODE_RUN = 0,
+	TP__MODE_DRAIN = 1,
+	TP__MODE_CANCEL = 2
+};
+
+#define TP__GATE_CLOSED UINT64_C(1)
+#define TP__GATE_ONE UINT64_C(2)
+
+/* Records a worker moves from the injection queue at a time. */
+#define TP__INJECT_BATCH 32
+
+struct tp__worker {
+	struct tp__deque deque; /* starts on its own cache line */
+	alignas(TP__CACHE_LINE) struct tp__cache cache; /* owner only */
+	uint64_t spawned;	/* owner stores (release); the shutdown check loads */
+	uint64_t finished;	/* owner stores (release); the shutdown check loads */
+	uint64_t rng;		/* owner only: victim selection */
+	tp_pool *pool;
+	size_t index;
+	pthread_t thread;
+	int started;
+};
+
+struct tp_pool {
+	struct tp__inject inject;
+	alignas(TP__CACHE_LINE) uint64_t gate;	/* accepted << 1 | CLOSED */
+	alignas(TP__CACHE_LINE) uint32_t mode;	/* enum tp__mode */
+	uint32_t stop;				/* set once quiescent: workers exit */
+	uint32_t shut_state;			/* 0 none, 1 in progress, 2 joined */
+	size_t n;
+	struct tp__worker *workers;		/* [n], cache-line aligned */
+	struct tp__park park;
+	struct tp__home *home;
+	tp_logger *logger;
+	pthread_mutex_t shut_lock;		/* serialises shutdown calls (cold path only) */
+};
+
+/* The worker the calling thread is, or NULL outside every pool. */
+extern _Thread_local struct tp__worker *tp__self;
+
+/* worker.c */
+void *tp__worker_main(void *arg);
+/* Runs (or, in CANCEL mode, cancels) a record taken from a queue, and retires it. */
+void tp__worker_run(struct tp__worker *w, struct tp_future *f);
+/* One attempt to find a record: own deque, injection queue, then steal. NULL if none. */
+struct tp_future *tp__worker_find(struct tp__worker *w);
+/* A worker waits for f while running other tasks; returns when f is final or at the deadline. */
+int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct timespec *deadline);
+
+/* The record cache of the calling thread for records of `pool`, or NULL. */
+static inline struct tp__cache *tp__self_cache(const struct tp__home *home)
+{
+	struct tp__worker *w = tp__self;
+
+	return w != NULL && w->pool->home == home ? &w->cache : NULL;
+}
+
+#endif /* TP_POOL_H */

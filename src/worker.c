@@ -1,0 +1,246 @@
+/*
+ * worker.c - what a worker does: find work, run it, help while it waits, park when idle.
+ *
+ * Finding work, in order: the worker's own deque (LIFO, its freshest forks), the injection queue
+ * (a batch moved into its deque, so others can steal the rest), then one round of steals from
+ * the other workers, starting at a random victim. A worker that finds nothing spins a few rounds,
+ * then parks (park.h); during a shutdown it first checks for quiescence (pool.h).
+ *
+ * Waiting on a worker (tp__worker_help): the waiter runs whatever it finds, as above, until the
+ * future is final. With nothing to run it blocks on the future's word: every task still pending
+ * then sits where an active worker will find it (a worker blocks only with an empty deque, and
+ * only its owner fills a deque), so the waited-for task always progresses.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <time.h>
+
+#include "pool.h"
+
+/* Rounds of find() an idle worker tries before it parks, each after a short pause. Kept low: see
+ * NOTES.md on why spinning hurts on this kind of guest. */
+#define IDLE_ROUNDS 4
+#define IDLE_PAUSES 32
+
+_Thread_local struct tp__worker *tp__self;
+
+static inline uint64_t rng_next(uint64_t *s)
+{
+	/* xorshift64: victim selection only. */
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*s = x;
+	return x;
+}
+
+static struct tp_future *take_inject(struct tp__worker *w)
+{
+	tp_pool *pool = w->pool;
+	struct tp_future *batch[TP__INJECT_BATCH];
+	size_t n = tp__inject_take(&pool->inject, batch, TP__INJECT_BATCH);
+
+	if (n == 0)
+		return NULL;
+	/* Run the oldest now; push the rest newest first, so that take() pops them oldest first. */
+	for (size_t i = n - 1; i >= 1; i--)
+		if (tp__deque_push(&w->deque, batch[i]) != 0)
+			tp__inject_push(&pool->inject, batch[i]); /* no memory to grow: hand it back */
+	if (n > 1 && tp__park_any_idle_hint(&pool->park))
+		(void)tp__park_wake_one(&pool->park);
+	return batch[0];
+}
+
+static struct tp_future *steal_round(struct tp__worker *w)
+{
+	tp_pool *pool = w->pool;
+	size_t n = pool->n;
+	size_t start;
+
+	if (n == 1)
+		return NULL;
+	start = (size_t)(rng_next(&w->rng) % n);
+	for (size_t k = 0; k < n; k++) {
+		struct tp__worker *v = &pool->workers[(start + k) % n];
+		void *item;
+
+		if (v == w)
+			continue;
+		/* A lost race means the victim has work: retry it a few times. */
+		for (int tries = 0; tries < 4; tries++) {
+			enum tp__steal_result r = tp__deque_steal(&v->deque, &item);
+
+			if (r == TP__STEAL_OK)
+				return item;
+			if (r == TP__STEAL_EMPTY)
+				break;
+			tp__cpu_relax();
+		}
+	}
+	return NULL;
+}
+
+struct tp_future *tp__worker_find(struct tp__worker *w)
+{
+	struct tp_future *f = tp__deque_take(&w->deque);
+
+	if (f != NULL)
+		return f;
+	f = take_inject(w);
+	if (f != NULL)
+		return f;
+	return steal_round(w);
+}
+
+void tp__worker_run(struct tp__worker *w, struct tp_future *f)
+{
+	tp_pool *pool = w->pool;
+
+	if (tp__load_acq_u32(&pool->mode) == TP__MODE_CANCEL) {
+		(void)tp__future_cancel(f);
+		tp__future_unref(f, 1);
+	} else if (tp__future_start(f)) {
+		int code;
+
+		TP_LOG(pool->logger, TP_LOG_DEBUG, "worker %zu: task %p started", w->index, (void *)f);
+		code = f->fn(f->arg);
+		TP_LOG(pool->logger, TP_LOG_DEBUG, "worker %zu: task %p finished: %d", w->index,
+		       (void *)f, code);
+		tp__future_finish(f, code);
+	} else {
+		/* Cancelled while queued: only the runtime's reference is left to drop. */
+		tp__future_unref(f, 1);
+	}
+	/* (everything the task did, its forks' spawned counts included) before (this count), for
+	 * the shutdown's quiescence check. */
+	tp__store_sc_u64(&w->finished, tp__load_rlx_u64(&w->finished) + 1);
+}
+
+/* After a fence: could any source hold work? (Also true for a queue caught mid-append.) */
+static bool work_visible(tp_pool *pool)
+{
+	if (tp__inject_nonempty(&pool->inject))
+		return true;
+	for (size_t i = 0; i < pool->n; i++)
+		if (tp__deque_looks_nonempty(&pool->workers[i].deque))
+			return true;
+	return false;
+}
+
+/* See "Termination of a shutdown" in pool.h: every finished count first, then spawned + gate. */
+static bool quiescent(tp_pool *pool)
+{
+	uint64_t finished = 0, created;
+
+	for (size_t i = 0; i < pool->n; i++)
+		finished += tp__load_sc_u64(&pool->workers[i].finished);
+	created = tp__load_sc_u64(&pool->gate) / TP__GATE_ONE;
+	for (size_t i = 0; i < pool->n; i++)
+		created += tp__load_sc_u64(&pool->workers[i].spawned);
+	return finished == created;
+}
+
+/* Parks the worker until there may be work. Returns true when the worker must exit. */
+static bool park(struct tp__worker *w)
+{
+	tp_pool *pool = w->pool;
+	uint32_t snap;
+
+	if (tp__load_acq_u32(&pool->stop))
+		return true;
+	snap = tp__park_prepare(&pool->park, w->index);
+	if (work_visible(pool)) {
+		tp__park_cancel(&pool->park, w->index);
+		return false;
+	}
+	/* acquire: pairs with the release store of the mode after the gate closed. */
+	if (tp__load_acq_u32(&pool->mode) != TP__MODE_RUN && quiescent(pool)) {
+		tp__store_rel_u32(&pool->stop, 1);
+		tp__park_cancel(&pool->park, w->index);
+		tp__park_wake_all(&pool->park);
+		return true;
+	}
+	tp__park_sleep(&pool->park, w->index, snap);
+	/* acquire: pairs with the release store of stop by the worker that found quiescence. */
+	return tp__load_acq_u32(&pool->stop) != 0;
+}
+
+/* A few rounds of find() with pauses in between, before parking or blocking. */
+static struct tp_future *find_spinning(struct tp__worker *w)
+{
+	for (int round = 0; round < IDLE_ROUNDS; round++) {
+		struct tp_future *f;
+
+		for (int i = 0; i < IDLE_PAUSES; i++)
+			tp__cpu_relax();
+		f = tp__worker_find(w);
+		if (f != NULL)
+			return f;
+	}
+	return NULL;
+}
+
+void *tp__worker_main(void *arg)
+{
+	struct tp__worker *w = arg;
+
+	tp__self = w;
+	TP_LOG(w->pool->logger, TP_LOG_DEBUG, "worker %zu started", w->index);
+	for (;;) {
+		struct tp_future *f = tp__worker_find(w);
+
+		if (f == NULL)
+			f = find_spinning(w);
+		if (f != NULL) {
+			tp__worker_run(w, f);
+			continue;
+		}
+		if (park(w))
+			break;
+	}
+	TP_LOG(w->pool->logger, TP_LOG_DEBUG, "worker %zu exiting", w->index);
+	tp__self = NULL;
+	return NULL;
+}
+
+static bool deadline_passed(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	if (deadline == NULL)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > deadline->tv_sec ||
+	       (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct timespec *deadline)
+{
+	for (;;) {
+		/* acquire: pairs with the CAS that published the final status (and `result`). */
+		uint32_t v = tp__load_acq_u32(&f->word);
+		struct tp_future *g;
+
+		if (tp__status_final(v))
+			return tp__future_code(f, v);
+		if (deadline_passed(deadline))
+			return ETIMEDOUT;
+		g = tp__worker_find(w);
+		if (g == NULL)
+			g = find_spinning(w);
+		if (g != NULL) {
+			tp__worker_run(w, g);
+			continue;
+		}
+		/* Pairs the loads of work_visible() with any publication, as parking does. */
+		tp__fence_sc();
+		if (work_visible(w->pool)) {
+			/* Work we could not take yet (a race, or a submitter mid-append). */
+			sched_yield();
+			continue;
+		}
+		return tp__future_block(f, deadline);
+	}
+}
