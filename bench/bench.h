@@ -1,0 +1,178 @@
+/*
+ * bench.h - what the per-runtime bench executables (rt_<name>) share.
+ *
+ * Overview
+ *   Each runtime (thread_pool, serial, libgomp, libomp, tbb, classic) is one executable built from
+ *   its own rt_<name>.c[pp], which defines `bench_rt` (a table of kernel entry points), plus
+ *   kernels.c (sizes, the serial kernels, expected answers, timers, the latency harness) and
+ *   bench_main.c (argument parsing, warm-up, timing, answer checks, the result line). One process
+ *   runs ONE measurement and prints one machine-readable line; the driver (driver.c, `tp-bench`)
+ *   runs those processes interleaved and prints the tables.
+ *
+ * What "threads N" means
+ *   The number of threads that execute tasks. thread_pool and the classic pool: N workers, and the
+ *   main thread only submits and waits (it never runs tasks: that is their API). OpenMP and oneTBB:
+ *   the main thread is one of the N (their API makes the caller take part: `single` + taskwait,
+ *   task_group::wait()). Exception: `latency` needs N *other* threads parked, so OpenMP and oneTBB
+ *   get N + 1 threads there, the main thread only submitting.
+ *
+ * Every header-visible type is plain C so that rt_tbb.cpp can include this file.
+ */
+#ifndef TP_BENCH_H
+#define TP_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum bench_kernel {
+	BENCH_FIB,
+	BENCH_NQUEENS,
+	BENCH_UTS,
+	BENCH_REDUCE,
+	BENCH_SUBMIT,
+	BENCH_LATENCY,
+	BENCH_IDLE,
+	BENCH_KERNEL_COUNT
+};
+#define BENCH_K(k) (1u << (k))
+#define BENCH_ALL_KERNELS ((1u << BENCH_KERNEL_COUNT) - 1u)
+
+/*
+ * UTS binomial tree (as UTS T3L): the root has `root_children` children; every other node has `m`
+ * children with probability q, else none. A node is its 64-bit state: the root's is `seed`, child i
+ * of state s has state splitmix64(s ^ i), and a non-root node has children iff (state >> 11) <
+ * q_53, where q_53 = q * 2^53. m * q = 1 (critical), so the size depends on the seed: seed 7 with
+ * 2000 root children gives 13,440,251 nodes, depth 3654.
+ */
+struct bench_uts {
+	uint64_t seed;
+	int root_children;
+	int m;
+	uint64_t q_53;
+};
+
+/* The problem sizes of one --size setting. */
+struct bench_size {
+	const char *name;
+	int fib_n;
+	int nqueens_n;
+	struct bench_uts uts;
+	uint64_t uts_nodes;	/* expected node count (from the serial walk; see kernels.c) */
+	size_t reduce_n;
+	size_t reduce_grain;	/* leaf size of the task-based reductions */
+	size_t submit_n;
+	size_t latency_samples;
+	double idle_s;
+	size_t burst_n;		/* trivial tasks in the burst before `idle` */
+};
+
+/* Returns the sizes named "small", "default" or "large", or NULL. */
+const struct bench_size *bench_size_get(const char *name);
+
+const char *bench_kernel_name(enum bench_kernel k);
+int bench_kernel_parse(const char *name); /* -1 if unknown */
+
+/* ---- the serial kernels (also the leaves of the parallel ones) ---- */
+
+static inline uint64_t bench_splitmix64(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ULL;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+	return x ^ (x >> 31);
+}
+
+static inline uint64_t bench_uts_child(uint64_t state, int i)
+{
+	return bench_splitmix64(state ^ (uint64_t)i);
+}
+
+/* Children of a non-root node. */
+static inline int bench_uts_children(const struct bench_uts *u, uint64_t state)
+{
+	return (state >> 11) < u->q_53 ? u->m : 0;
+}
+
+uint64_t bench_fib_serial(int n);
+uint64_t bench_fib_expected(int n); /* iterative */
+uint64_t bench_nqueens_serial(int n, int row, uint32_t cols, uint32_t d1, uint32_t d2);
+uint64_t bench_nqueens_expected(int n); /* known table, n <= 16 */
+static inline uint32_t bench_nqueens_free(int n, uint32_t cols, uint32_t d1, uint32_t d2)
+{
+	return ~(cols | d1 | d2) & ((1u << n) - 1u);
+}
+uint64_t bench_uts_serial_subtree(const struct bench_uts *u, uint64_t state); /* non-root node */
+uint64_t bench_uts_serial(const struct bench_uts *u);
+
+/* reduce: x[i] = i % 1024, so the exact sum has a closed form (bench_reduce_expected). */
+double *bench_reduce_data(size_t n); /* NULL on ENOMEM; free with bench_reduce_free */
+void bench_reduce_free(double *x, size_t n);
+double bench_sum_sqrt(const double *x, size_t n);
+double bench_reduce_expected(size_t n);
+
+/* submit: the trivial task stores 1 into its slot. */
+static inline void bench_submit_body(int *slot)
+{
+	*slot = 1;
+}
+
+/* ---- the latency harness ----
+ * Per sample, the runtime calls, from the submitting (main) thread:
+ *     bench_latency_begin(lr);   // waits until the other threads are parked, then takes t0
+ *     <enqueue a task that calls bench_latency_task(lr)>
+ *     bench_latency_end(lr);     // sleeps on a futex until the task has started (never spins)
+ * bench_latency_begin() returns 0 while samples remain, 1 once all are taken.
+ * The submitter never spins after the enqueue: on this kind of VM a woken thread lands on the
+ * waker's vCPU, and a spinning waker would delay it by a time slice (see shared/NOTES.md).
+ */
+struct bench_latency;
+int bench_latency_begin(struct bench_latency *lr);
+void bench_latency_task(struct bench_latency *lr);
+void bench_latency_end(struct bench_latency *lr);
+/* For bench_main.c: a harness for `samples` samples, and its results (microseconds, in order). */
+struct bench_latency *bench_latency_new(size_t samples);
+void bench_latency_free(struct bench_latency *lr);
+size_t bench_latency_result(struct bench_latency *lr, double **us, size_t *parked);
+
+/* A 32-bit futex word: FUTEX_WAIT_PRIVATE if *word == expected; FUTEX_WAKE_PRIVATE of one waiter. */
+void bench_futex_wait(void *word, unsigned expected);
+void bench_futex_wake(void *word);
+
+/* ---- clocks ---- */
+uint64_t bench_now_ns(void); /* CLOCK_MONOTONIC */
+uint64_t bench_cpu_ns(void); /* CLOCK_PROCESS_CPUTIME_ID: every thread of the process */
+void bench_sleep_ns(uint64_t ns);
+
+/* ---- a runtime ---- */
+struct bench_runtime {
+	const char *name;
+	unsigned kernels;	  /* BENCH_K() mask of the kernels it runs */
+	const char *skip_reason;  /* why the others are not run (NULL if it runs all) */
+	/* Starts the runtime for kernel k with `threads` threads (see "What threads N means"). */
+	int (*start)(enum bench_kernel k, int threads);
+	void (*stop)(void);
+	/* Each returns 0 or an errno-style code; answers through the out-parameter. */
+	int (*fib)(int n, uint64_t *out);
+	int (*nqueens)(int n, uint64_t *out);
+	int (*uts)(const struct bench_uts *u, uint64_t *out);
+	int (*reduce)(const double *x, size_t n, size_t grain, double *out);
+	int (*submit)(int *slots, size_t n); /* runs bench_submit_body(&slots[i]) once per i */
+	int (*latency)(struct bench_latency *lr);
+	/* Writes a one-line version string of the runtime library into buf. */
+	void (*version)(char *buf, size_t len);
+};
+
+extern const struct bench_runtime bench_rt;
+
+/* Path of the shared object that defines `sym` (dladdr), or "static" / "?". */
+const char *bench_object_of(const void *sym);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TP_BENCH_H */

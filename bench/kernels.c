@@ -1,0 +1,360 @@
+/*
+ * kernels.c - sizes, serial kernels, expected answers and the latency harness of the bench suite.
+ *
+ * Expected answers never come from the runtime under test: fib from the iterative formula, nqueens
+ * from the known table, reduce from a closed form (the data is periodic), uts from a table of node
+ * counts produced by bench_uts_serial() (the `serial` runtime recomputes and checks them in every
+ * `meson test --suite bench` run, so a change to the tree shape cannot go unnoticed).
+ */
+#include "bench.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <linux/futex.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define Q_53(q) ((uint64_t)((q) * 9007199254740992.0))
+
+static const struct bench_size sizes[] = {
+	{
+		.name = "small",
+		.fib_n = 20,
+		.nqueens_n = 8,
+		.uts = { .seed = 7, .root_children = 60, .m = 5, .q_53 = Q_53(0.2) },
+		.uts_nodes = 36336,
+		.reduce_n = 1000000,
+		.reduce_grain = 16384,
+		.submit_n = 10000,
+		.latency_samples = 50,
+		.idle_s = 0.1,
+		.burst_n = 2000,
+	},
+	{
+		.name = "default",
+		.fib_n = 32,
+		.nqueens_n = 12,
+		.uts = { .seed = 7, .root_children = 2000, .m = 5, .q_53 = Q_53(0.2) },
+		.uts_nodes = 13440251,
+		.reduce_n = 50000000,
+		.reduce_grain = 65536,
+		.submit_n = 1000000,
+		.latency_samples = 1000,
+		.idle_s = 1.0,
+		.burst_n = 20000,
+	},
+	{
+		.name = "large",
+		.fib_n = 35,
+		.nqueens_n = 14,
+		.uts = { .seed = 7, .root_children = 8000, .m = 5, .q_53 = Q_53(0.2) },
+		.uts_nodes = 29854906,
+		.reduce_n = 200000000,
+		.reduce_grain = 65536,
+		.submit_n = 4000000,
+		.latency_samples = 3000,
+		.idle_s = 2.0,
+		.burst_n = 100000,
+	},
+};
+
+const struct bench_size *bench_size_get(const char *name)
+{
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+		if (strcmp(sizes[i].name, name) == 0)
+			return &sizes[i];
+	return NULL;
+}
+
+static const char *const kernel_names[BENCH_KERNEL_COUNT] = {
+	"fib", "nqueens", "uts", "reduce", "submit", "latency", "idle",
+};
+
+const char *bench_kernel_name(enum bench_kernel k)
+{
+	return (unsigned)k < BENCH_KERNEL_COUNT ? kernel_names[k] : "?";
+}
+
+int bench_kernel_parse(const char *name)
+{
+	for (int k = 0; k < BENCH_KERNEL_COUNT; k++)
+		if (strcmp(kernel_names[k], name) == 0)
+			return k;
+	return -1;
+}
+
+/* ---- serial kernels ---- */
+
+uint64_t bench_fib_serial(int n)
+{
+	return n < 2 ? (uint64_t)n : bench_fib_serial(n - 1) + bench_fib_serial(n - 2);
+}
+
+uint64_t bench_fib_expected(int n)
+{
+	uint64_t a = 0, b = 1;
+	for (int i = 0; i < n; i++) {
+		uint64_t t = a + b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+uint64_t bench_nqueens_serial(int n, int row, uint32_t cols, uint32_t d1, uint32_t d2)
+{
+	if (row == n)
+		return 1;
+	uint64_t count = 0;
+	for (uint32_t avail = bench_nqueens_free(n, cols, d1, d2); avail; avail &= avail - 1) {
+		uint32_t bit = avail & -avail;
+		count += bench_nqueens_serial(n, row + 1, cols | bit, (d1 | bit) << 1, (d2 | bit) >> 1);
+	}
+	return count;
+}
+
+uint64_t bench_nqueens_expected(int n)
+{
+	static const uint64_t solutions[] = {
+		1, 1, 0, 0, 2, 10, 4, 40, 92, 352, 724, 2680, 14200, 73712, 365596, 2279184, 14772512,
+	};
+	return n >= 0 && n <= 16 ? solutions[n] : 0;
+}
+
+uint64_t bench_uts_serial_subtree(const struct bench_uts *u, uint64_t state)
+{
+	uint64_t count = 1;
+	int n = bench_uts_children(u, state);
+	for (int i = 0; i < n; i++)
+		count += bench_uts_serial_subtree(u, bench_uts_child(state, i));
+	return count;
+}
+
+uint64_t bench_uts_serial(const struct bench_uts *u)
+{
+	uint64_t count = 1;
+	for (int i = 0; i < u->root_children; i++)
+		count += bench_uts_serial_subtree(u, bench_uts_child(u->seed, i));
+	return count;
+}
+
+/* ---- reduce ---- */
+
+#define REDUCE_PERIOD 1024u
+
+double *bench_reduce_data(size_t n)
+{
+	size_t bytes = (n * sizeof(double) + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+	if (bytes == 0)
+		bytes = 2u << 20;
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	/* Transparent huge pages make the 400 MB fill (untimed) several times faster. */
+	(void)madvise(p, bytes, MADV_HUGEPAGE);
+	double *x = p;
+	for (size_t i = 0; i < n; i++)
+		x[i] = (double)(i % REDUCE_PERIOD);
+	return x;
+}
+
+void bench_reduce_free(double *x, size_t n)
+{
+	size_t bytes = (n * sizeof(double) + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+	if (x)
+		munmap(x, bytes ? bytes : 2u << 20);
+}
+
+double bench_sum_sqrt(const double *x, size_t n)
+{
+	double s = 0.0;
+	for (size_t i = 0; i < n; i++)
+		s += sqrt(x[i]);
+	return s;
+}
+
+double bench_reduce_expected(size_t n)
+{
+	long double period = 0.0L, tail = 0.0L;
+	for (unsigned k = 0; k < REDUCE_PERIOD; k++) {
+		period += sqrtl((long double)k);
+		if (k < n % REDUCE_PERIOD)
+			tail += sqrtl((long double)k);
+	}
+	return (double)((long double)(n / REDUCE_PERIOD) * period + tail);
+}
+
+/* ---- timers ---- */
+
+uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t bench_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void bench_sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
+		;
+}
+
+/* ---- futex ---- */
+
+void bench_futex_wait(void *word, unsigned expected)
+{
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void bench_futex_wake(void *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* ---- "are the other threads parked?" ---- */
+
+/*
+ * True iff every thread of this process other than the caller is off the CPU (state S or D in
+ * /proc/self/task/<tid>/stat). A worker that spins, or yields in a loop, shows R.
+ */
+static int others_parked(pid_t self)
+{
+	DIR *dir = opendir("/proc/self/task");
+	if (!dir)
+		return 0;
+	int parked = 1;
+	struct dirent *de;
+	while (parked && (de = readdir(dir)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		pid_t tid = (pid_t)atoi(de->d_name);
+		if (tid == self)
+			continue;
+		char path[64], buf[256];
+		snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue; /* the thread has just exited */
+		size_t len = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[len] = '\0';
+		char *paren = strrchr(buf, ')');
+		if (!paren || paren[1] != ' ' || (paren[2] != 'S' && paren[2] != 'D'))
+			parked = 0;
+	}
+	closedir(dir);
+	return parked;
+}
+
+/* ---- the latency harness ---- */
+
+/*
+ * Before each sample the submitter sleeps LAT_MIN_GAP, then polls until every other thread is
+ * parked, for at most LAT_MAX_WAIT in all. A runtime whose workers spin longer than that (libomp:
+ * 200 ms by default; libgomp: a few ms) is measured with its workers still spinning: its samples
+ * count as not parked, the result line says how many were parked, and `idle` shows what the
+ * spinning costs.
+ */
+#define LAT_MIN_GAP_NS 200000u
+#define LAT_MAX_WAIT_NS 1000000u
+#define LAT_POLL_NS 50000u
+#define LAT_WARMUP 10u
+
+struct bench_latency {
+	atomic_uint started; /* 0 until the task of the current sample has started */
+	uint64_t t0, t1;
+	size_t next, samples; /* next includes the LAT_WARMUP samples */
+	size_t parked;
+	pid_t self;
+	double *us;
+};
+
+struct bench_latency *bench_latency_new(size_t samples)
+{
+	struct bench_latency *lr = calloc(1, sizeof *lr);
+	if (!lr)
+		return NULL;
+	lr->us = calloc(samples ? samples : 1, sizeof(double));
+	if (!lr->us) {
+		free(lr);
+		return NULL;
+	}
+	lr->samples = samples;
+	lr->self = (pid_t)syscall(SYS_gettid);
+	return lr;
+}
+
+void bench_latency_free(struct bench_latency *lr)
+{
+	if (lr) {
+		free(lr->us);
+		free(lr);
+	}
+}
+
+int bench_latency_begin(struct bench_latency *lr)
+{
+	if (lr->next >= lr->samples + LAT_WARMUP)
+		return 1;
+	uint64_t start = bench_now_ns();
+	bench_sleep_ns(LAT_MIN_GAP_NS);
+	int parked;
+	while (!(parked = others_parked(lr->self)) && bench_now_ns() - start < LAT_MAX_WAIT_NS)
+		bench_sleep_ns(LAT_POLL_NS);
+	if (parked && lr->next >= LAT_WARMUP)
+		lr->parked++;
+	atomic_store_explicit(&lr->started, 0, memory_order_relaxed);
+	lr->t0 = bench_now_ns();
+	return 0;
+}
+
+void bench_latency_task(struct bench_latency *lr)
+{
+	lr->t1 = bench_now_ns();
+	/* The store of t1 before the store of `started` (release): the submitter reads t1 after it
+	 * sees started == 1 (acquire). */
+	atomic_store_explicit(&lr->started, 1, memory_order_release);
+	bench_futex_wake(&lr->started);
+}
+
+void bench_latency_end(struct bench_latency *lr)
+{
+	while (atomic_load_explicit(&lr->started, memory_order_acquire) == 0)
+		bench_futex_wait(&lr->started, 0);
+	if (lr->next >= LAT_WARMUP)
+		lr->us[lr->next - LAT_WARMUP] = (double)(lr->t1 - lr->t0) / 1e3;
+	lr->next++;
+}
+
+size_t bench_latency_result(struct bench_latency *lr, double **us, size_t *parked)
+{
+	*us = lr->us;
+	*parked = lr->parked;
+	return lr->next > LAT_WARMUP ? lr->next - LAT_WARMUP : 0;
+}
+
+/* ---- misc ---- */
+
+const char *bench_object_of(const void *sym)
+{
+	Dl_info info;
+	if (dladdr(sym, &info) && info.dli_fname && info.dli_fname[0])
+		return info.dli_fname;
+	return "?";
+}

@@ -1,0 +1,305 @@
+/*
+ * rt_thread_pool.c - this project's runtime, through its public API (thread_pool.h) only.
+ *
+ * Recursive kernels fork with tp_enqueue() from inside a task (the task goes on the worker's own
+ * deque) and join with tp_future_wait(), which runs other tasks while it waits; the main thread
+ * submits the root task and blocks on its future. There is no loop construct yet, so `reduce` is
+ * recursive halving: fork the left half, do the right half in place, join.
+ * A failed tp_enqueue() is counted and its work done inline, so the run still ends; the error
+ * then fails the measurement (exit 4).
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <thread_pool.h>
+
+static tp_pool *pool;
+static atomic_int first_error;
+
+static void note_error(int rc)
+{
+	int zero = 0;
+	atomic_compare_exchange_strong(&first_error, &zero, rc ? rc : EIO);
+}
+
+/* Joins f (if any) and releases it. */
+static void join(tp_future *f)
+{
+	if (!f)
+		return;
+	int rc = tp_future_wait(f);
+	if (rc)
+		note_error(rc);
+	tp_future_release(f);
+}
+
+/* Submits fn(arg) from outside the pool, waits for it, returns the first error seen. */
+static int run_root(tp_task_fn fn, void *arg)
+{
+	atomic_store(&first_error, 0);
+	tp_future *f = tp_enqueue(pool, fn, arg);
+	if (!f)
+		return errno;
+	join(f);
+	return atomic_load(&first_error);
+}
+
+static int tp_start(enum bench_kernel k, int threads)
+{
+	(void)k;
+	pool = tp_pool_create((size_t)threads, NULL);
+	return pool ? 0 : errno;
+}
+
+static void tp_stop(void)
+{
+	tp_pool_destroy(pool);
+	pool = NULL;
+}
+
+/* ---- fib: fork fib(n-1), compute fib(n-2) in place, join ---- */
+
+struct fib_arg {
+	int n;
+	uint64_t r;
+};
+
+static uint64_t fib_rec(int n);
+
+static int fib_task(void *p)
+{
+	struct fib_arg *a = p;
+	a->r = fib_rec(a->n);
+	return 0;
+}
+
+static uint64_t fib_rec(int n)
+{
+	if (n < 2)
+		return (uint64_t)n;
+	struct fib_arg child = { n - 1, 0 };
+	tp_future *f = tp_enqueue(pool, fib_task, &child);
+	if (!f) {
+		note_error(errno);
+		fib_task(&child);
+	}
+	uint64_t y = fib_rec(n - 2);
+	join(f);
+	return child.r + y;
+}
+
+static int tp_fib(int n, uint64_t *out)
+{
+	struct fib_arg root = { n, 0 };
+	int rc = run_root(fib_task, &root);
+	*out = root.r;
+	return rc;
+}
+
+/* ---- nqueens: one task per legal placement ---- */
+
+struct nq_arg {
+	int n, row;
+	uint32_t cols, d1, d2;
+	uint64_t r;
+};
+
+static int nq_task(void *p)
+{
+	struct nq_arg *a = p;
+	if (a->row == a->n) {
+		a->r = 1;
+		return 0;
+	}
+	struct nq_arg kids[32];
+	tp_future *f[32];
+	int k = 0;
+	for (uint32_t avail = bench_nqueens_free(a->n, a->cols, a->d1, a->d2); avail; avail &= avail - 1) {
+		uint32_t bit = avail & -avail;
+		kids[k] = (struct nq_arg){ a->n, a->row + 1, a->cols | bit, (a->d1 | bit) << 1,
+					   (a->d2 | bit) >> 1, 0 };
+		if (!(f[k] = tp_enqueue(pool, nq_task, &kids[k]))) {
+			note_error(errno);
+			nq_task(&kids[k]);
+		}
+		k++;
+	}
+	uint64_t sum = 0;
+	while (k-- > 0) { /* newest first: it is on top of this worker's deque */
+		join(f[k]);
+		sum += kids[k].r;
+	}
+	a->r = sum;
+	return 0;
+}
+
+static int tp_nqueens(int n, uint64_t *out)
+{
+	struct nq_arg root = { n, 0, 0, 0, 0, 0 };
+	int rc = run_root(nq_task, &root);
+	*out = root.r;
+	return rc;
+}
+
+/* ---- uts: one task per child ---- */
+
+struct uts_arg {
+	const struct bench_uts *u;
+	uint64_t state;
+	int root;
+	uint64_t r;
+};
+
+static int uts_task(void *p)
+{
+	struct uts_arg *a = p;
+	int n = a->root ? a->u->root_children : bench_uts_children(a->u, a->state);
+	struct uts_arg small[8], *kids = small;
+	tp_future *small_f[8], **f = small_f;
+	if (n > 8) {
+		kids = malloc((size_t)n * sizeof *kids);
+		f = malloc((size_t)n * sizeof *f);
+		if (!kids || !f) {
+			free(kids);
+			free(f);
+			note_error(ENOMEM);
+			a->r = 0;
+			return ENOMEM;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		kids[i] = (struct uts_arg){ a->u, bench_uts_child(a->state, i), 0, 0 };
+		if (!(f[i] = tp_enqueue(pool, uts_task, &kids[i]))) {
+			note_error(errno);
+			uts_task(&kids[i]);
+		}
+	}
+	uint64_t count = 1;
+	for (int i = n - 1; i >= 0; i--) {
+		join(f[i]);
+		count += kids[i].r;
+	}
+	a->r = count;
+	if (n > 8) {
+		free(kids);
+		free(f);
+	}
+	return 0;
+}
+
+static int tp_uts(const struct bench_uts *u, uint64_t *out)
+{
+	struct uts_arg root = { u, u->seed, 1, 0 };
+	int rc = run_root(uts_task, &root);
+	*out = root.r;
+	return rc;
+}
+
+/* ---- reduce: recursive halving down to `grain` elements ---- */
+
+struct red_arg {
+	const double *x;
+	size_t n, grain;
+	double r;
+};
+
+static int red_task(void *p)
+{
+	struct red_arg *a = p;
+	if (a->n <= a->grain) {
+		a->r = bench_sum_sqrt(a->x, a->n);
+		return 0;
+	}
+	size_t half = a->n / 2;
+	struct red_arg left = { a->x, half, a->grain, 0.0 };
+	struct red_arg right = { a->x + half, a->n - half, a->grain, 0.0 };
+	tp_future *f = tp_enqueue(pool, red_task, &left);
+	if (!f) {
+		note_error(errno);
+		red_task(&left);
+	}
+	red_task(&right);
+	join(f);
+	a->r = left.r + right.r;
+	return 0;
+}
+
+static int tp_reduce(const double *x, size_t n, size_t grain, double *out)
+{
+	struct red_arg root = { x, n, grain, 0.0 };
+	int rc = run_root(red_task, &root);
+	*out = root.r;
+	return rc;
+}
+
+/* ---- submit: the reference design's pattern, futures included ---- */
+
+static int submit_task(void *arg)
+{
+	bench_submit_body(arg);
+	return 0;
+}
+
+static int tp_submit(int *slots, size_t n)
+{
+	tp_future **futures = malloc(n * sizeof *futures);
+	if (!futures)
+		return ENOMEM;
+	atomic_store(&first_error, 0);
+	size_t i;
+	int rc = 0;
+	for (i = 0; i < n; i++)
+		if (!(futures[i] = tp_enqueue(pool, submit_task, &slots[i]))) {
+			rc = errno;
+			break;
+		}
+	for (size_t j = 0; j < i; j++)
+		join(futures[j]);
+	free(futures);
+	return rc ? rc : atomic_load(&first_error);
+}
+
+/* ---- latency ---- */
+
+static int latency_task(void *arg)
+{
+	bench_latency_task(arg);
+	return 0;
+}
+
+static int tp_latency(struct bench_latency *lr)
+{
+	atomic_store(&first_error, 0);
+	while (bench_latency_begin(lr) == 0) {
+		tp_future *f = tp_enqueue(pool, latency_task, lr);
+		if (!f)
+			return errno;
+		bench_latency_end(lr);
+		join(f);
+	}
+	return atomic_load(&first_error);
+}
+
+static void tp_version(char *buf, size_t len)
+{
+	snprintf(buf, len, "thread_pool %d.%d.%d (%s)", TP_VERSION_MAJOR, TP_VERSION_MINOR,
+		 TP_VERSION_PATCH, bench_object_of((const void *)tp_enqueue));
+}
+
+const struct bench_runtime bench_rt = {
+	.name = "thread_pool",
+	.kernels = BENCH_ALL_KERNELS,
+	.start = tp_start,
+	.stop = tp_stop,
+	.fib = tp_fib,
+	.nqueens = tp_nqueens,
+	.uts = tp_uts,
+	.reduce = tp_reduce,
+	.submit = tp_submit,
+	.latency = tp_latency,
+	.version = tp_version,
+};
