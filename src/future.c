@@ -169,6 +169,16 @@ tp_future *tp_future_retain(tp_future *f)
 
 void tp_future_release(tp_future *f)
 {
-	if (f != NULL)
+	uint32_t v;
+
+	if (f == NULL)
+		return;
+	/* acquire: pairs with the runtime's dropping of its reference (a seq_cst RMW). A final
+	 * record whose only reference is ours is touched by nobody else any more: recycle it
+	 * without a read-modify-write, which would cost a locked instruction per task. */
+	v = tp__load_acq_u32(&f->word);
+	if (tp__status_final(v) && (v >> TP__REF_SHIFT) == 1)
+		tp__record_free(f, tp__self_cache(f->home));
+	else
 		tp__future_unref(f, 1);
 }

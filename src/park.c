@@ -126,6 +126,11 @@ bool tp__park_wake_one(struct tp__park *p)
 	/* (the caller's publication of work) before (loads of the bits), store-load: pairs with the
 	 * fence in tp__park_prepare(). */
 	tp__fence_sc();
+	return tp__park_wake_one_after_barrier(p);
+}
+
+bool tp__park_wake_one_after_barrier(struct tp__park *p)
+{
 	for (size_t w = 0; w < p->nwords; w++) {
 		uint64_t bits = tp__load_sc_u64(&p->idle[w]);
 

@@ -70,6 +70,13 @@ void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap);
  */
 bool tp__park_wake_one(struct tp__park *p);
 
+/*
+ * As tp__park_wake_one(), for a producer whose publication was itself a full barrier (a seq_cst
+ * read-modify-write, or liburcu's uatomic_xchg inside cds_wfcq_enqueue, documented as "a full
+ * memory barrier before and after"), which orders it before the loads of the bits.
+ */
+bool tp__park_wake_one_after_barrier(struct tp__park *p);
+
 /* Cheap hint for hot paths that may skip the fence: true if some bit looked set. */
 static inline bool tp__park_any_idle_hint(const struct tp__park *p)
 {

@@ -212,8 +212,9 @@ static tp_future *inject_task(tp_pool *pool, tp_task_fn fn, void *arg)
 	} while (!tp__cas_value_u64(&pool->gate, &gate, gate + TP__GATE_ONE));
 	tp__inject_push(&pool->inject, f);
 	TP_LOG(pool->logger, TP_LOG_DEBUG, "task %p enqueued", (void *)f);
-	/* Wakes one sleeper at most; no system call when none sleeps. */
-	(void)tp__park_wake_one(&pool->park);
+	/* Wakes one sleeper at most; no system call when none sleeps. The enqueue's exchange of the
+	 * queue tail, which a parking worker's emptiness check reads, was a full barrier. */
+	(void)tp__park_wake_one_after_barrier(&pool->park);
 	return f;
 }
 

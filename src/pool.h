@@ -68,8 +68,10 @@ struct tp_pool {
 	pthread_mutex_t shut_lock;		/* serialises shutdown calls (cold path only) */
 };
 
-/* The worker the calling thread is, or NULL outside every pool. */
-extern _Thread_local struct tp__worker *tp__self;
+/* The worker the calling thread is, or NULL outside every pool. Initial-exec TLS: one load off
+ * the thread pointer instead of a __tls_get_addr() call per access from the shared library. */
+#define TP__TLS _Thread_local __attribute__((tls_model("initial-exec")))
+extern TP__TLS struct tp__worker *tp__self;
 
 /* worker.c */
 void *tp__worker_main(void *arg);

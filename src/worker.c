@@ -22,7 +22,7 @@
 #define IDLE_ROUNDS 4
 #define IDLE_PAUSES 32
 
-_Thread_local struct tp__worker *tp__self;
+TP__TLS struct tp__worker *tp__self;
 
 static inline uint64_t rng_next(uint64_t *s)
 {
