@@ -38,7 +38,7 @@ enum bench_kernel {
 	BENCH_IDLE,
 	BENCH_KERNEL_COUNT
 };
-#define BENCH_K(k) (1u << (k))
+#define BENCH_K(k)	  (1u << (k))
 #define BENCH_ALL_KERNELS ((1u << BENCH_KERNEL_COUNT) - 1u)
 
 /*
@@ -61,13 +61,13 @@ struct bench_size {
 	int fib_n;
 	int nqueens_n;
 	struct bench_uts uts;
-	uint64_t uts_nodes;	/* expected node count (from the serial walk; see kernels.c) */
+	uint64_t uts_nodes; /* expected node count (from the serial walk; see kernels.c) */
 	size_t reduce_n;
-	size_t reduce_grain;	/* leaf size of the task-based reductions */
+	size_t reduce_grain; /* leaf size of the task-based reductions */
 	size_t submit_n;
 	size_t latency_samples;
 	double idle_s;
-	size_t burst_n;		/* trivial tasks in the burst before `idle` */
+	size_t burst_n; /* trivial tasks in the burst before `idle` */
 };
 
 /* Returns the sizes named "small", "default" or "large", or NULL. */
@@ -150,8 +150,8 @@ void bench_sleep_ns(uint64_t ns);
 /* ---- a runtime ---- */
 struct bench_runtime {
 	const char *name;
-	unsigned kernels;	  /* BENCH_K() mask of the kernels it runs */
-	const char *skip_reason;  /* why the others are not run (NULL if it runs all) */
+	unsigned kernels;	 /* BENCH_K() mask of the kernels it runs */
+	const char *skip_reason; /* why the others are not run (NULL if it runs all) */
 	/* Starts the runtime for kernel k with `threads` threads (see "What threads N means"). */
 	int (*start)(enum bench_kernel k, int threads);
 	void (*stop)(void);

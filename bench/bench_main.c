@@ -164,16 +164,21 @@ static int run_kernel(enum bench_kernel k, const struct bench_size *sz, struct o
 				double wall_s = (double)(w1 - w0) / 1e9;
 				o->value = (double)(c1 - c0) / 1e6 / wall_s;
 				o->unit = "cpu_ms/s";
-				double user_ms = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e3 +
-						 (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e3;
-				double sys_ms = (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1e3 +
-						(double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e3;
+				double user_ms =
+					(double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e3 +
+					(double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e3;
+				double sys_ms =
+					(double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1e3 +
+					(double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e3;
 				snprintf(o->extra, sizeof o->extra,
-					 "idle_s=%.3f user_ms=%.3f sys_ms=%.3f csw=%ld", wall_s, user_ms,
-					 sys_ms, (r1.ru_nvcsw - r0.ru_nvcsw) + (r1.ru_nivcsw - r0.ru_nivcsw));
+					 "idle_s=%.3f user_ms=%.3f sys_ms=%.3f csw=%ld", wall_s,
+					 user_ms, sys_ms,
+					 (r1.ru_nvcsw - r0.ru_nvcsw) +
+						 (r1.ru_nivcsw - r0.ru_nivcsw));
 			}
 		}
-		o->ok = check_slots(slots, n) && (k == BENCH_IDLE || check_slots(warm_slots, warm->submit_n));
+		o->ok = check_slots(slots, n) &&
+			(k == BENCH_IDLE || check_slots(warm_slots, warm->submit_n));
 		snprintf(o->answer, sizeof o->answer, "%s", o->ok ? "all-ran" : "missing-tasks");
 		snprintf(o->expected, sizeof o->expected, "all-ran");
 		free(slots);
@@ -191,8 +196,10 @@ static int run_kernel(enum bench_kernel k, const struct bench_size *sz, struct o
 		qsort(us, n, sizeof *us, cmp_double);
 		o->value = percentile(us, n, 50);
 		o->unit = "us";
-		snprintf(o->extra, sizeof o->extra, "p50_us=%.3f p99_us=%.3f max_us=%.3f samples=%zu parked=%zu",
-			 percentile(us, n, 50), percentile(us, n, 99), n ? us[n - 1] : NAN, n, parked);
+		snprintf(o->extra, sizeof o->extra,
+			 "p50_us=%.3f p99_us=%.3f max_us=%.3f samples=%zu parked=%zu",
+			 percentile(us, n, 50), percentile(us, n, 99), n ? us[n - 1] : NAN, n,
+			 parked);
 		snprintf(o->answer, sizeof o->answer, "%zu", n);
 		snprintf(o->expected, sizeof o->expected, "%zu", sz->latency_samples);
 		bench_latency_free(lr);
@@ -225,7 +232,8 @@ int main(int argc, char **argv)
 			char *end;
 			long t = strtol(argv[++i], &end, 10);
 			if (*end || t < 1 || t > 1024) {
-				fprintf(stderr, "rt_%s: bad --threads '%s'\n", bench_rt.name, argv[i]);
+				fprintf(stderr, "rt_%s: bad --threads '%s'\n", bench_rt.name,
+					argv[i]);
 				return 2;
 			}
 			threads = (int)t;
@@ -254,8 +262,8 @@ int main(int argc, char **argv)
 
 	int rc = bench_rt.start((enum bench_kernel)k, threads);
 	if (rc != 0) {
-		fprintf(stderr, "rt_%s: FAILED to start with %d threads: %s\n", bench_rt.name, threads,
-			strerror(rc));
+		fprintf(stderr, "rt_%s: FAILED to start with %d threads: %s\n", bench_rt.name,
+			threads, strerror(rc));
 		return 4;
 	}
 	struct outcome o = { 0 };
@@ -268,8 +276,8 @@ int main(int argc, char **argv)
 	}
 	printf("tp-bench-result runtime=%s kernel=%s threads=%d size=%s value=%.9g unit=%s ok=%d "
 	       "answer=%s expected=%s%s%s\n",
-	       bench_rt.name, kernel, threads, sz->name, o.value, o.unit, o.ok, o.answer, o.expected,
-	       o.extra[0] ? " " : "", o.extra);
+	       bench_rt.name, kernel, threads, sz->name, o.value, o.unit, o.ok, o.answer,
+	       o.expected, o.extra[0] ? " " : "", o.extra);
 	fflush(stdout);
 	if (!o.ok) {
 		fprintf(stderr,

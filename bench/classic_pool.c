@@ -21,14 +21,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-enum cp_state { CP_PENDING, CP_RUNNING, CP_FINISHED, CP_CANCELLED };
+enum cp_state {
+	CP_PENDING,
+	CP_RUNNING,
+	CP_FINISHED,
+	CP_CANCELLED
+};
 
 struct cp_future {
-	pthread_mutex_t mutex;	/* Future._condition's lock */
-	pthread_cond_t cond;	/* Future._condition */
-	enum cp_state state;	/* under mutex */
-	int result;		/* under mutex, valid once FINISHED */
-	atomic_int refs;	/* caller + wrapper */
+	pthread_mutex_t mutex; /* Future._condition's lock */
+	pthread_cond_t cond;   /* Future._condition */
+	enum cp_state state;   /* under mutex */
+	int result;	       /* under mutex, valid once FINISHED */
+	atomic_int refs;       /* caller + wrapper */
 };
 
 struct cp_task {
@@ -48,7 +53,10 @@ struct cp_pool {
 };
 
 /* The reference design logs every enqueue at INFO; its default threshold filters it out. */
-enum { CP_LOG_INFO = 20, CP_LOG_WARNING = 30 };
+enum {
+	CP_LOG_INFO = 20,
+	CP_LOG_WARNING = 30
+};
 static int cp_log_threshold = CP_LOG_WARNING;
 
 static void cp_log_task_enqueued(void)

@@ -40,16 +40,18 @@
 
 struct runtime {
 	const char *name;
-	bool configured;     /* built by meson (bench_config.h) */
 	const char *why_not; /* why it was not built */
-	bool available;	     /* its executable answered --info */
-	char path[PATH_MAX + 64];
 	unsigned kernels;
+	bool configured; /* built by meson (bench_config.h) */
+	bool available;	 /* its executable answered --info */
+	char path[PATH_MAX + 64];
 	char version[320], compiler[160], cflags[160], skip_reason[200];
 };
 
 static struct runtime runtimes[] = {
-	{ .name = "thread_pool", .configured = BENCH_HAVE_THREAD_POOL, .why_not = BENCH_WHY_THREAD_POOL },
+	{ .name = "thread_pool",
+	  .configured = BENCH_HAVE_THREAD_POOL,
+	  .why_not = BENCH_WHY_THREAD_POOL },
 	{ .name = "serial", .configured = true, .why_not = "" },
 	{ .name = "libgomp", .configured = BENCH_HAVE_LIBGOMP, .why_not = BENCH_WHY_LIBGOMP },
 	{ .name = "libomp", .configured = BENCH_HAVE_LIBOMP, .why_not = BENCH_WHY_LIBOMP },
@@ -57,11 +59,12 @@ static struct runtime runtimes[] = {
 	{ .name = "classic", .configured = true, .why_not = "" },
 };
 #define N_RUNTIMES (int)(sizeof runtimes / sizeof runtimes[0])
-#define RT_TP 0
-#define RT_SERIAL 1
+#define RT_TP	   0
+#define RT_SERIAL  1
 
 struct config {
 	int rt, threads;
+	int n;	       /* kept rounds */
 	double *value; /* per kept round; NAN if the run failed */
 	double *p99, *parked, *samples;
 	bool failed;
@@ -69,10 +72,10 @@ struct config {
 };
 
 struct kernel_result {
-	int kernel;
 	struct config *configs;
+	int kernel;
+	int repeat; /* kept rounds */
 	int nconfigs;
-	const char *unit;
 	bool ran;
 };
 
@@ -87,13 +90,23 @@ static struct {
 	char bindir[PATH_MAX];
 } opt;
 
+/*
+ * Kept runs per row when --repeat is not given. Five everywhere, except where one run is long
+ * already and itself an aggregate: uts (13M tasks), latency (1000 samples per run, p50/p99),
+ * idle (1 s per run). That keeps a default run within 3 minutes on 2 CPUs.
+ */
+static const int default_repeat[BENCH_KERNEL_COUNT] = {
+	[BENCH_FIB] = 5,    [BENCH_NQUEENS] = 5, [BENCH_UTS] = 3,  [BENCH_REDUCE] = 5,
+	[BENCH_SUBMIT] = 5, [BENCH_LATENCY] = 3, [BENCH_IDLE] = 3,
+};
+
 static bool tty;
 static int runs_done, runs_total;
 static bool any_failure;
 
 /* ------------------------------------------------------------------------------------------ */
 
-static void die(const char *fmt, ...)
+__attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -107,24 +120,25 @@ static void die(const char *fmt, ...)
 static void usage(FILE *out)
 {
 	fprintf(out,
-"usage: tp-bench [options]\n"
-"Compares this thread pool with serial C, OpenMP (libgomp, libomp), oneTBB and the classic\n"
-"mutex pool on the same kernels, in one run, and prints one table per kernel.\n"
-"\n"
-"  --kernel LIST    kernels, comma-separated (default: all):\n"
-"                   fib nqueens uts reduce submit latency idle\n"
-"  --runtime LIST   runtimes (default: all built): thread_pool serial libgomp libomp tbb classic\n"
-"  --threads LIST   thread counts, e.g. 1,2,4 (default: 1 and the number of CPUs)\n"
-"  --size S         small | default | large (default: default)\n"
-"  --repeat K       kept runs per configuration, after one discarded warm-up round (default 5)\n"
-"  --json FILE      write every figure, the machine, compilers, flags and versions as JSON\n"
-"  --plot FILE.svg  draw speedup and ratio charts with gnuplot\n"
-"  --timeout SEC    kill a run after SEC seconds (default 120; 900 at --size large)\n"
-"  --bindir DIR     where the rt_<runtime> executables are (default: next to tp-bench)\n"
-"  --help           this text\n"
-"\n"
-"Ratios are this runtime / thread_pool, paired run by run within a round (same thread count);\n"
-"every figure is lower-is-better, so a ratio above 1 means thread_pool did better.\n");
+		"usage: tp-bench [options]\n"
+		"Compares this thread pool with serial C, OpenMP (libgomp, libomp), oneTBB and the classic\n"
+		"mutex pool on the same kernels, in one run, and prints one table per kernel.\n"
+		"\n"
+		"  --kernel LIST    kernels, comma-separated (default: all):\n"
+		"                   fib nqueens uts reduce submit latency idle\n"
+		"  --runtime LIST   runtimes (default: all built): thread_pool serial libgomp libomp tbb classic\n"
+		"  --threads LIST   thread counts, e.g. 1,2,4 (default: 1 and the number of CPUs)\n"
+		"  --size S         small | default | large (default: default)\n"
+		"  --repeat K       kept runs per row, after one discarded warm-up round\n"
+		"                   (default 5; 3 for uts, latency and idle, whose runs are long aggregates)\n"
+		"  --json FILE      write every figure, the machine, compilers, flags and versions as JSON\n"
+		"  --plot FILE.svg  draw speedup and ratio charts with gnuplot\n"
+		"  --timeout SEC    kill a run after SEC seconds (default 120; 900 at --size large)\n"
+		"  --bindir DIR     where the rt_<runtime> executables are (default: next to tp-bench)\n"
+		"  --help           this text\n"
+		"\n"
+		"Ratios are this runtime / thread_pool, paired run by run within a round (same thread count);\n"
+		"every figure is lower-is-better, so a ratio above 1 means thread_pool did better.\n");
 }
 
 static bool split_list(const char *arg, void (*each)(const char *item))
@@ -186,7 +200,8 @@ static bool in_path(const char *prog)
 		return false;
 	char *copy = strdup(path), *save = NULL;
 	bool found = false;
-	for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+	for (char *dir = strtok_r(copy, ":", &save); dir && !found;
+	     dir = strtok_r(NULL, ":", &save)) {
 		char full[PATH_MAX];
 		snprintf(full, sizeof full, "%s/%s", *dir ? dir : ".", prog);
 		found = access(full, X_OK) == 0;
@@ -232,20 +247,27 @@ static int run_child(char *const argv[], double timeout_s, struct child_out *co)
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
-		close(po[0]); close(po[1]); close(pe[0]); close(pe[1]);
+		close(po[0]);
+		close(po[1]);
+		close(pe[0]);
+		close(pe[1]);
 		return e;
 	}
 	if (pid == 0) {
 		dup2(po[1], STDOUT_FILENO);
 		dup2(pe[1], STDERR_FILENO);
-		close(po[0]); close(po[1]); close(pe[0]); close(pe[1]);
+		close(po[0]);
+		close(po[1]);
+		close(pe[0]);
+		close(pe[1]);
 		execv(argv[0], argv);
 		fprintf(stderr, "cannot execute %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
 	close(po[1]);
 	close(pe[1]);
-	struct pollfd fds[2] = { { .fd = po[0], .events = POLLIN }, { .fd = pe[0], .events = POLLIN } };
+	struct pollfd fds[2] = { { .fd = po[0], .events = POLLIN },
+				 { .fd = pe[0], .events = POLLIN } };
 	int open_fds = 2;
 	struct timespec start, now;
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -375,37 +397,46 @@ static void one_run(int kernel, struct config *c, int round, int kept)
 	struct runtime *rt = &runtimes[c->rt];
 	char threads[16];
 	snprintf(threads, sizeof threads, "%d", c->threads);
-	char *argv[] = { rt->path,   "--kernel", (char *)bench_kernel_name(kernel),
-			 "--threads", threads,	 "--size",
-			 (char *)opt.size->name, NULL };
-	progress("%s: %s, %d thread%s, %s %d/%d", bench_kernel_name(kernel),
-		 rt->name, c->threads, c->threads == 1 ? "" : "s", kept < 0 ? "warm-up" : "run",
-		 kept < 0 ? 1 : kept + 1, opt.repeat);
+	char *argv[] = { rt->path,
+			 "--kernel",
+			 (char *)bench_kernel_name(kernel),
+			 "--threads",
+			 threads,
+			 "--size",
+			 (char *)opt.size->name,
+			 NULL };
+	progress("%s: %s, %d thread%s, %s %d/%d", bench_kernel_name(kernel), rt->name, c->threads,
+		 c->threads == 1 ? "" : "s", kept < 0 ? "warm-up" : "run", kept < 0 ? 1 : kept + 1,
+		 c->n);
 	struct child_out co;
 	int rc = run_child(argv, opt.timeout_s, &co);
 	runs_done++;
 	char *line = strstr(co.out, "tp-bench-result ");
-	bool ok = rc == 0 && !co.timed_out && WIFEXITED(co.status) && WEXITSTATUS(co.status) == 0 && line;
+	bool ok = rc == 0 && !co.timed_out && WIFEXITED(co.status) && WEXITSTATUS(co.status) == 0 &&
+		  line;
 	if (!ok) {
 		if (!c->failed) {
 			char why[96];
 			if (rc != 0)
 				snprintf(why, sizeof why, "could not run: %s", strerror(rc));
 			else if (co.timed_out)
-				snprintf(why, sizeof why, "killed after %.0f s (timeout)", opt.timeout_s);
+				snprintf(why, sizeof why, "killed after %.0f s (timeout)",
+					 opt.timeout_s);
 			else if (WIFSIGNALED(co.status))
-				snprintf(why, sizeof why, "killed by signal %d (%s)", WTERMSIG(co.status),
-					 strsignal(WTERMSIG(co.status)));
+				snprintf(why, sizeof why, "killed by signal %d (%s)",
+					 WTERMSIG(co.status), strsignal(WTERMSIG(co.status)));
 			else if (WEXITSTATUS(co.status) == 3)
 				snprintf(why, sizeof why, "WRONG ANSWER (exit 3)");
 			else
 				snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(co.status));
-			snprintf(c->error, sizeof c->error, "%s; %.*s", why, 400, co.err[0] ? co.err : "no message");
+			snprintf(c->error, sizeof c->error, "%s; %.*s", why, 400,
+				 co.err[0] ? co.err : "no message");
 			for (char *p = c->error; *p; p++)
 				if (*p == '\n')
 					*p = ' ';
 			progress_clear();
-			fprintf(stderr, "tp-bench: FAILED %s on %s with %d threads (round %d): %s\n",
+			fprintf(stderr,
+				"tp-bench: FAILED %s on %s with %d threads (round %d): %s\n",
 				bench_kernel_name(kernel), rt->name, c->threads, round, c->error);
 		}
 		c->failed = true;
@@ -428,7 +459,8 @@ static bool runtime_selected(int r)
 static void build_configs(int kernel, struct kernel_result *kr)
 {
 	kr->kernel = kernel;
-	kr->configs = calloc((size_t)(opt.nthreads * N_RUNTIMES), sizeof *kr->configs);
+	kr->repeat = opt.repeat ? opt.repeat : default_repeat[kernel];
+	kr->configs = calloc((size_t)opt.nthreads * (size_t)N_RUNTIMES, sizeof *kr->configs);
 	kr->nconfigs = 0;
 	int min_threads = opt.threads[0];
 	for (int i = 1; i < opt.nthreads; i++)
@@ -444,18 +476,19 @@ static void build_configs(int kernel, struct kernel_result *kr)
 			struct config *c = &kr->configs[kr->nconfigs++];
 			c->rt = r;
 			c->threads = opt.threads[t];
-			c->value = malloc(sizeof(double) * (size_t)opt.repeat);
-			c->p99 = malloc(sizeof(double) * (size_t)opt.repeat);
-			c->parked = malloc(sizeof(double) * (size_t)opt.repeat);
-			c->samples = malloc(sizeof(double) * (size_t)opt.repeat);
-			for (int i = 0; i < opt.repeat; i++)
+			c->n = kr->repeat;
+			c->value = malloc(sizeof(double) * (size_t)c->n);
+			c->p99 = malloc(sizeof(double) * (size_t)c->n);
+			c->parked = malloc(sizeof(double) * (size_t)c->n);
+			c->samples = malloc(sizeof(double) * (size_t)c->n);
+			for (int i = 0; i < c->n; i++)
 				c->value[i] = c->p99[i] = c->parked[i] = c->samples[i] = NAN;
 		}
 }
 
 static void measure(struct kernel_result *kr)
 {
-	for (int round = 0; round <= opt.repeat; round++)
+	for (int round = 0; round <= kr->repeat; round++)
 		for (int i = 0; i < kr->nconfigs; i++) {
 			int idx = round % 2 ? kr->nconfigs - 1 - i : i;
 			struct config *c = &kr->configs[idx];
@@ -516,7 +549,7 @@ static double paired_ratio(const struct config *c, const struct config *base)
 	if (!c || !base)
 		return NAN;
 	double r[256];
-	int n = opt.repeat < 256 ? opt.repeat : 256;
+	int n = c->n < 256 ? c->n : 256;
 	for (int i = 0; i < n; i++)
 		r[i] = base->value[i] > 0 ? c->value[i] / base->value[i] : NAN;
 	return median(r, n, NULL, NULL);
@@ -538,27 +571,37 @@ static void kernel_title(int k, char *buf, size_t len)
 		snprintf(buf, len, "fib(%d), one task per call, no cutoff: time per run", s->fib_n);
 		break;
 	case BENCH_NQUEENS:
-		snprintf(buf, len, "nqueens(%d), one task per legal placement: time per run", s->nqueens_n);
+		snprintf(buf, len, "nqueens(%d), one task per legal placement: time per run",
+			 s->nqueens_n);
 		break;
 	case BENCH_UTS:
-		snprintf(buf, len, "uts (binomial, root %d, m=%d, q=0.2, seed %llu: %llu nodes), one task per node: time per run",
-			 s->uts.root_children, s->uts.m, (unsigned long long)s->uts.seed,
-			 (unsigned long long)s->uts_nodes);
+		snprintf(
+			buf, len,
+			"uts (binomial, root %d, m=%d, q=0.2, seed %llu: %llu nodes), one task per node: time per run",
+			s->uts.root_children, s->uts.m, (unsigned long long)s->uts.seed,
+			(unsigned long long)s->uts_nodes);
 		break;
 	case BENCH_REDUCE:
-		snprintf(buf, len, "reduce: sum of sqrt over %zu doubles: time per run", s->reduce_n);
+		snprintf(buf, len, "reduce: sum of sqrt over %zu doubles: time per run",
+			 s->reduce_n);
 		break;
 	case BENCH_SUBMIT:
-		snprintf(buf, len, "submit: one outside thread enqueues %zu trivial tasks, then waits for all: time per task",
-			 s->submit_n);
+		snprintf(
+			buf, len,
+			"submit: one outside thread enqueues %zu trivial tasks, then waits for all: time per task",
+			s->submit_n);
 		break;
 	case BENCH_LATENCY:
-		snprintf(buf, len, "latency: enqueue -> task start with the workers parked, %zu samples per run: p50",
-			 s->latency_samples);
+		snprintf(
+			buf, len,
+			"latency: enqueue -> task start with the workers parked, %zu samples per run: p50",
+			s->latency_samples);
 		break;
 	case BENCH_IDLE:
-		snprintf(buf, len, "idle: CPU burnt during %.1f s of idleness after a burst of %zu tasks: CPU ms per second",
-			 s->idle_s, s->burst_n);
+		snprintf(
+			buf, len,
+			"idle: CPU burnt during %.1f s of idleness after a burst of %zu tasks: CPU ms per second",
+			s->idle_s, s->burst_n);
 		break;
 	}
 }
@@ -619,7 +662,7 @@ static void print_table(const struct kernel_result *kr)
 			printf("\n");
 		last_threads = c->threads;
 		char med[32], range[80], ratio[16];
-		double lo, hi, m = median(c->value, opt.repeat, &lo, &hi);
+		double lo, hi, m = median(c->value, c->n, &lo, &hi);
 		fmt_value(k, m, med, sizeof med);
 		fmt_range(k, lo, hi, range, sizeof range);
 		double rr = ratio_vs_tp(kr, c);
@@ -632,13 +675,15 @@ static void print_table(const struct kernel_result *kr)
 			snprintf(threads, sizeof threads, "-");
 		else
 			snprintf(threads, sizeof threads, "%d", c->threads);
-		printf("%-12s %7s %12s %20s %8s", row_name(kr, c), threads, c->failed ? "FAILED" : med,
-		       range, c->rt == RT_TP || c->rt == RT_SERIAL ? (c->rt == RT_TP ? "1.00" : ratio) : ratio);
+		printf("%-12s %7s %12s %20s %8s", row_name(kr, c), threads,
+		       c->failed ? "FAILED" : med, range,
+		       c->rt == RT_TP || c->rt == RT_SERIAL ? (c->rt == RT_TP ? "1.00" : ratio)
+							    : ratio);
 		if (k == BENCH_LATENCY) {
 			double vf = paired_ratio(c, floor_c);
-			double p99 = median(c->p99, opt.repeat, NULL, NULL);
+			double p99 = median(c->p99, c->n, NULL, NULL);
 			double parked = 0, samples = 0;
-			for (int j = 0; j < opt.repeat; j++)
+			for (int j = 0; j < c->n; j++)
 				if (isfinite(c->parked[j]) && isfinite(c->samples[j])) {
 					parked += c->parked[j];
 					samples += c->samples[j];
@@ -646,7 +691,8 @@ static void print_table(const struct kernel_result *kr)
 			char vfs[16], p99s[24], ps[16];
 			snprintf(vfs, sizeof vfs, isfinite(vf) ? "%.2f" : "-", vf);
 			fmt_value(k, p99, p99s, sizeof p99s);
-			snprintf(ps, sizeof ps, samples > 0 ? "%.0f%%" : "-", 100.0 * parked / (samples > 0 ? samples : 1));
+			snprintf(ps, sizeof ps, samples > 0 ? "%.0f%%" : "-",
+				 100.0 * parked / (samples > 0 ? samples : 1));
 			printf(" %9s %10s %7s", vfs, p99s, ps);
 		}
 		printf("\n");
@@ -655,7 +701,26 @@ static void print_table(const struct kernel_result *kr)
 	}
 	for (int r = 0; r < N_RUNTIMES; r++)
 		if (runtime_selected(r) && !(runtimes[r].kernels & BENCH_K(k)))
-			printf("%-12s %7s   not run: %s\n", runtimes[r].name, "-", runtimes[r].skip_reason);
+			printf("%-12s %7s   not run: %s\n", runtimes[r].name, "-",
+			       runtimes[r].skip_reason);
+	static const char *const notes[BENCH_KERNEL_COUNT] = {
+		[BENCH_REDUCE] =
+			"thread_pool: recursive halving with tasks (no loop construct yet); classic: "
+			"flat chunks submitted from outside; OpenMP: parallel for reduction; oneTBB: parallel_reduce",
+		[BENCH_SUBMIT] =
+			"thread_pool, classic: one future per task, each waited and released; OpenMP: "
+			"task + taskwait; oneTBB: task_group::run + wait (its waiting thread runs tasks too)",
+		[BENCH_LATENCY] =
+			"threads = parked workers (OpenMP, oneTBB: plus the submitting thread). floor: a bare "
+			"futex hand-off to one parked thread, same harness; vs floor = p50 / floor p50, "
+			"paired by round. parked = samples in which every other thread was off-CPU "
+			"before the enqueue (a runtime still spinning after 1 ms is measured spinning)",
+		[BENCH_IDLE] =
+			"CPU time of the whole process (CLOCK_PROCESS_CPUTIME_ID) over the idle period, "
+			"per second; the submitting thread sleeps meanwhile",
+	};
+	if (notes[k])
+		printf("note: %s\n", notes[k]);
 	if (!find_config(kr, RT_TP, -1))
 		printf("(thread_pool was not run: no ratios)\n");
 }
@@ -722,10 +787,14 @@ static void cpu_model(char *buf, size_t len)
 static const char *unit_of(int k)
 {
 	switch (k) {
-	case BENCH_SUBMIT: return "ns_per_task";
-	case BENCH_LATENCY: return "p50_us";
-	case BENCH_IDLE: return "cpu_ms_per_idle_s";
-	default: return "s";
+	case BENCH_SUBMIT:
+		return "ns_per_task";
+	case BENCH_LATENCY:
+		return "p50_us";
+	case BENCH_IDLE:
+		return "cpu_ms_per_idle_s";
+	default:
+		return "s";
 	}
 }
 
@@ -752,8 +821,12 @@ static void write_json(const char *path, struct kernel_result *krs, int argc, ch
 	json_str(f, cmd);
 	fprintf(f, ",\n  \"size\": ");
 	json_str(f, opt.size->name);
-	fprintf(f, ",\n  \"repeat\": %d,\n  \"discarded_warmup_rounds\": 1,\n  \"elapsed_s\": %.1f,\n",
-		opt.repeat, elapsed);
+	fprintf(f, ",\n  \"repeat\": ");
+	if (opt.repeat)
+		fprintf(f, "%d", opt.repeat);
+	else
+		fprintf(f, "\"per kernel: 5, uts/latency/idle 3\"");
+	fprintf(f, ",\n  \"discarded_warmup_rounds\": 1,\n  \"elapsed_s\": %.1f,\n", elapsed);
 	fprintf(f, "  \"machine\": {\"cpu_model\": ");
 	json_str(f, model);
 	fprintf(f, ", \"cpus\": %d, \"kernel\": ", cpu_count());
@@ -797,13 +870,15 @@ static void write_json(const char *path, struct kernel_result *krs, int argc, ch
 		struct kernel_result *kr = &krs[i];
 		if (!kr->ran)
 			continue;
-		const struct config *floor_c = i == BENCH_LATENCY ? find_config(kr, RT_SERIAL, -1) : NULL;
+		const struct config *floor_c =
+			i == BENCH_LATENCY ? find_config(kr, RT_SERIAL, -1) : NULL;
 		for (int j = 0; j < kr->nconfigs; j++) {
 			const struct config *c = &kr->configs[j];
-			double lo, hi, m = median(c->value, opt.repeat, &lo, &hi);
-			fprintf(f, "%s    {\"kernel\": \"%s\", \"runtime\": \"%s\", \"threads\": %d, \"unit\": \"%s\", \"ok\": %s",
-				first ? "" : ",\n", bench_kernel_name(i), row_name(kr, c), c->threads,
-				unit_of(i), c->failed ? "false" : "true");
+			double lo, hi, m = median(c->value, c->n, &lo, &hi);
+			fprintf(f,
+				"%s    {\"kernel\": \"%s\", \"runtime\": \"%s\", \"threads\": %d, \"unit\": \"%s\", \"ok\": %s",
+				first ? "" : ",\n", bench_kernel_name(i), row_name(kr, c),
+				c->threads, unit_of(i), c->failed ? "false" : "true");
 			first = false;
 			fprintf(f, ", \"median\": ");
 			json_num(f, m);
@@ -814,16 +889,16 @@ static void write_json(const char *path, struct kernel_result *krs, int argc, ch
 			fprintf(f, ", \"ratio_vs_thread_pool\": ");
 			json_num(f, ratio_vs_tp(kr, c));
 			fprintf(f, ", \"runs\": ");
-			json_array(f, c->value, opt.repeat);
+			json_array(f, c->value, c->n);
 			if (i == BENCH_LATENCY) {
 				fprintf(f, ", \"ratio_vs_floor\": ");
 				json_num(f, paired_ratio(c, floor_c));
 				fprintf(f, ", \"p99_us\": ");
-				json_array(f, c->p99, opt.repeat);
+				json_array(f, c->p99, c->n);
 				fprintf(f, ", \"parked_samples\": ");
-				json_array(f, c->parked, opt.repeat);
+				json_array(f, c->parked, c->n);
 				fprintf(f, ", \"samples\": ");
-				json_array(f, c->samples, opt.repeat);
+				json_array(f, c->samples, c->n);
 			}
 			if (c->failed) {
 				fprintf(f, ", \"error\": ");
@@ -865,8 +940,10 @@ static void write_plot(const char *svg, struct kernel_result *krs)
 	FILE *sp = fopen(speed_path, "w"), *ra = fopen(ratio_path, "w");
 	if (!sp || !ra) {
 		fprintf(stderr, "tp-bench: --plot: cannot write data files\n");
-		if (sp) fclose(sp);
-		if (ra) fclose(ra);
+		if (sp)
+			fclose(sp);
+		if (ra)
+			fclose(ra);
 		any_failure = true;
 		return;
 	}
@@ -888,13 +965,14 @@ static void write_plot(const char *svg, struct kernel_result *krs)
 		if (!kr->ran)
 			continue;
 		const struct config *ser = find_config(kr, RT_SERIAL, -1);
-		double ser_m = ser ? median(ser->value, opt.repeat, NULL, NULL) : NAN;
+		double ser_m = ser ? median(ser->value, ser->n, NULL, NULL) : NAN;
 		if (k <= BENCH_REDUCE && isfinite(ser_m))
 			for (int t = 0; t < opt.nthreads; t++) {
 				fprintf(sp, "\"%s/%d\"", bench_kernel_name(k), opt.threads[t]);
 				for (int c = 0; c < ncols; c++) {
-					const struct config *cf = find_config(kr, cols[c], opt.threads[t]);
-					double m = cf ? median(cf->value, opt.repeat, NULL, NULL) : NAN;
+					const struct config *cf =
+						find_config(kr, cols[c], opt.threads[t]);
+					double m = cf ? median(cf->value, cf->n, NULL, NULL) : NAN;
 					fprintf(sp, " ");
 					if (isfinite(m) && m > 0)
 						fprintf(sp, "%.4g", ser_m / m);
@@ -926,7 +1004,8 @@ static void write_plot(const char *svg, struct kernel_result *krs)
 		return;
 	}
 	int panels = (speed_rows > 0) + (ratio_rows > 0);
-	fprintf(gp, "set terminal svg size 1100,%d dynamic noenhanced background rgb 'white' font 'sans,11'\n",
+	fprintf(gp,
+		"set terminal svg size 1100,%d dynamic noenhanced background rgb 'white' font 'sans,11'\n",
 		panels > 1 ? 900 : 460);
 	fprintf(gp, "set output '%s'\n", svg);
 	fprintf(gp, "set datafile missing 'NaN'\nset style data histograms\n"
@@ -936,16 +1015,20 @@ static void write_plot(const char *svg, struct kernel_result *krs)
 	if (panels > 1)
 		fprintf(gp, "set multiplot layout 2,1\n");
 	if (speed_rows > 0) {
-		fprintf(gp, "set title 'Speedup over serial C (serial time / runtime time, median; higher is better), size %s'\n",
+		fprintf(gp,
+			"set title 'Speedup over serial C (serial time / runtime time, median; higher is better), size %s'\n",
 			opt.size->name);
 		fprintf(gp, "set ylabel 'speedup'\nset yrange [0:*]\n");
-		fprintf(gp, "plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i)\n", ncols + 1, speed_path);
+		fprintf(gp, "plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i)\n",
+			ncols + 1, speed_path);
 	}
 	if (ratio_rows > 0) {
-		fprintf(gp, "set title 'Ratio to thread_pool at %d threads (runtime / thread_pool, paired by round; above 1: thread_pool better)'\n",
+		fprintf(gp,
+			"set title 'Ratio to thread_pool at %d threads (runtime / thread_pool, paired by round; above 1: thread_pool better)'\n",
 			max_t);
 		fprintf(gp, "set ylabel 'ratio (log scale)'\nset logscale y\nset yrange [*:*]\n");
-		fprintf(gp, "plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i), 1 with lines lc rgb 'black' notitle\n",
+		fprintf(gp,
+			"plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i), 1 with lines lc rgb 'black' notitle\n",
 			ncols + 1, ratio_path);
 	}
 	if (panels > 1)
@@ -991,7 +1074,7 @@ static void default_bindir(void)
 int main(int argc, char **argv)
 {
 	bool any_kernel = false, any_runtime = false;
-	opt.repeat = 5;
+	opt.repeat = 0; /* per kernel: default_repeat[] */
 	opt.size = bench_size_get("default");
 	opt.timeout_s = 0;
 	default_bindir();
@@ -1062,11 +1145,11 @@ int main(int argc, char **argv)
 		probe_runtime(&runtimes[r]);
 		if (!runtimes[r].available) {
 			if (!runtimes[r].configured)
-				fprintf(stderr, "tp-bench: %s skipped: not built (%s)\n", runtimes[r].name,
-					runtimes[r].why_not);
+				fprintf(stderr, "tp-bench: %s skipped: not built (%s)\n",
+					runtimes[r].name, runtimes[r].why_not);
 			else
-				fprintf(stderr, "tp-bench: %s skipped: %s does not run\n", runtimes[r].name,
-					runtimes[r].path);
+				fprintf(stderr, "tp-bench: %s skipped: %s does not run\n",
+					runtimes[r].name, runtimes[r].path);
 		}
 	}
 
@@ -1075,14 +1158,19 @@ int main(int argc, char **argv)
 	for (int k = 0; k < BENCH_KERNEL_COUNT; k++)
 		if (opt.kernels[k]) {
 			build_configs(k, &krs[k]);
-			runs_total += krs[k].nconfigs * (opt.repeat + 1);
+			runs_total += krs[k].nconfigs * (krs[k].repeat + 1);
 		}
 
 	char model[256];
 	cpu_model(model, sizeof model);
-	printf("tp-bench: %s, %d CPUs; size %s; %d kept runs per row (+1 warm-up round discarded), "
-	       "rounds interleaved\n",
-	       model, cpu_count(), opt.size->name, opt.repeat);
+	char kept[64];
+	if (opt.repeat)
+		snprintf(kept, sizeof kept, "%d", opt.repeat);
+	else
+		snprintf(kept, sizeof kept, "5 (uts, latency, idle: 3)");
+	printf("tp-bench: %s, %d CPUs; size %s; kept runs per row: %s, after 1 discarded warm-up "
+	       "round; rounds interleaved\n",
+	       model, cpu_count(), opt.size->name, kept);
 	for (int r = 0; r < N_RUNTIMES; r++)
 		if (runtime_selected(r))
 			printf("  %-12s %s\n", runtimes[r].name, runtimes[r].version);

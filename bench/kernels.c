@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define Q_53(q) ((uint64_t)((q) * 9007199254740992.0))
+#define Q_53(q) ((uint64_t)((q)*9007199254740992.0))
 
 static const struct bench_size sizes[] = {
 	{
@@ -116,7 +116,8 @@ uint64_t bench_nqueens_serial(int n, int row, uint32_t cols, uint32_t d1, uint32
 	uint64_t count = 0;
 	for (uint32_t avail = bench_nqueens_free(n, cols, d1, d2); avail; avail &= avail - 1) {
 		uint32_t bit = avail & -avail;
-		count += bench_nqueens_serial(n, row + 1, cols | bit, (d1 | bit) << 1, (d2 | bit) >> 1);
+		count += bench_nqueens_serial(n, row + 1, cols | bit, (d1 | bit) << 1,
+					      (d2 | bit) >> 1);
 	}
 	return count;
 }
@@ -124,7 +125,8 @@ uint64_t bench_nqueens_serial(int n, int row, uint32_t cols, uint32_t d1, uint32
 uint64_t bench_nqueens_expected(int n)
 {
 	static const uint64_t solutions[] = {
-		1, 1, 0, 0, 2, 10, 4, 40, 92, 352, 724, 2680, 14200, 73712, 365596, 2279184, 14772512,
+		1,   1,	  0,	0,     2,     10,     4,       40,	 92,
+		352, 724, 2680, 14200, 73712, 365596, 2279184, 14772512,
 	};
 	return n >= 0 && n <= 16 ? solutions[n] : 0;
 }
@@ -210,7 +212,8 @@ uint64_t bench_cpu_ns(void)
 
 void bench_sleep_ns(uint64_t ns)
 {
-	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u) };
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
+			       .tv_nsec = (long)(ns % 1000000000u) };
 	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
 		;
 }
@@ -271,10 +274,10 @@ static int others_parked(pid_t self)
  * count as not parked, the result line says how many were parked, and `idle` shows what the
  * spinning costs.
  */
-#define LAT_MIN_GAP_NS 200000u
+#define LAT_MIN_GAP_NS	200000u
 #define LAT_MAX_WAIT_NS 1000000u
-#define LAT_POLL_NS 50000u
-#define LAT_WARMUP 10u
+#define LAT_POLL_NS	50000u
+#define LAT_WARMUP	10u
 
 struct bench_latency {
 	atomic_uint started; /* 0 until the task of the current sample has started */

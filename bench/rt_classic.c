@@ -50,7 +50,7 @@ static int wait_all(cp_future **futures, size_t n)
 
 static int classic_submit(int *slots, size_t n)
 {
-	cp_future **futures = malloc(n * sizeof *futures);
+	cp_future **futures = malloc(n * sizeof(cp_future *));
 	if (!futures)
 		return ENOMEM;
 	size_t i;
@@ -82,7 +82,7 @@ static int classic_reduce(const double *x, size_t n, size_t grain, double *out)
 {
 	size_t chunks = (n + grain - 1) / grain;
 	struct chunk *c = malloc(chunks * sizeof *c);
-	cp_future **futures = malloc(chunks * sizeof *futures);
+	cp_future **futures = malloc(chunks * sizeof(cp_future *));
 	int rc = 0;
 	size_t i;
 	if (!c || !futures) {
@@ -130,14 +130,16 @@ static int classic_latency(struct bench_latency *lr)
 
 static void classic_version(char *buf, size_t len)
 {
-	snprintf(buf, len, "classic pool (literal C port of the reference design; pthread mutex+condvar)");
+	snprintf(buf, len,
+		 "classic pool (literal C port of the reference design; pthread mutex+condvar)");
 }
 
 const struct bench_runtime bench_rt = {
 	.name = "classic",
 	.kernels = BENCH_K(BENCH_SUBMIT) | BENCH_K(BENCH_REDUCE) | BENCH_K(BENCH_LATENCY) |
 		   BENCH_K(BENCH_IDLE),
-	.skip_reason = "blocking futures deadlock on recursive kernels deeper than its thread count",
+	.skip_reason =
+		"blocking futures deadlock on recursive kernels deeper than its thread count",
 	.start = classic_start,
 	.stop = classic_stop,
 	.reduce = classic_reduce,

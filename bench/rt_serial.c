@@ -68,7 +68,7 @@ static int serial_submit(int *slots, size_t n)
 /* ---- the futex floor ---- */
 
 struct floor_helper {
-	atomic_uint go;		 /* bumped by the submitter for each sample; ~0u: exit */
+	atomic_uint go; /* bumped by the submitter for each sample; ~0u: exit */
 	struct bench_latency *lr;
 };
 

@@ -72,7 +72,9 @@ static uint64_t nq_tbb(int n, int row, uint32_t cols, uint32_t d1, uint32_t d2)
 	for (uint32_t avail = bench_nqueens_free(n, cols, d1, d2); avail; avail &= avail - 1) {
 		uint32_t bit = avail & -avail;
 		uint64_t *slot = &counts[k++];
-		g.run([=] { *slot = nq_tbb(n, row + 1, cols | bit, (d1 | bit) << 1, (d2 | bit) >> 1); });
+		g.run([=] {
+			*slot = nq_tbb(n, row + 1, cols | bit, (d1 | bit) << 1, (d2 | bit) >> 1);
+		});
 	}
 	g.wait();
 	uint64_t sum = 0;
@@ -156,16 +158,6 @@ static void tbb_version(char *buf, size_t len)
 }
 
 extern "C" const struct bench_runtime bench_rt = {
-	"tbb",
-	BENCH_ALL_KERNELS,
-	nullptr,
-	tbb_start,
-	tbb_stop,
-	tbb_fib,
-	tbb_nqueens,
-	tbb_uts,
-	tbb_reduce,
-	tbb_submit,
-	tbb_latency,
-	tbb_version,
+	"tbb",	     BENCH_ALL_KERNELS, nullptr,    tbb_start,	tbb_stop,    tbb_fib,
+	tbb_nqueens, tbb_uts,		tbb_reduce, tbb_submit, tbb_latency, tbb_version,
 };

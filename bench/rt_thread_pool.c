@@ -118,10 +118,12 @@ static int nq_task(void *p)
 	struct nq_arg kids[32];
 	tp_future *f[32];
 	int k = 0;
-	for (uint32_t avail = bench_nqueens_free(a->n, a->cols, a->d1, a->d2); avail; avail &= avail - 1) {
+	for (uint32_t avail = bench_nqueens_free(a->n, a->cols, a->d1, a->d2); avail;
+	     avail &= avail - 1) {
 		uint32_t bit = avail & -avail;
-		kids[k] = (struct nq_arg){ a->n, a->row + 1, a->cols | bit, (a->d1 | bit) << 1,
-					   (a->d2 | bit) >> 1, 0 };
+		kids[k] = (struct nq_arg){
+			a->n, a->row + 1, a->cols | bit, (a->d1 | bit) << 1, (a->d2 | bit) >> 1, 0
+		};
 		if (!(f[k] = tp_enqueue(pool, nq_task, &kids[k]))) {
 			note_error(errno);
 			nq_task(&kids[k]);
@@ -162,7 +164,7 @@ static int uts_task(void *p)
 	tp_future *small_f[8], **f = small_f;
 	if (n > 8) {
 		kids = malloc((size_t)n * sizeof *kids);
-		f = malloc((size_t)n * sizeof *f);
+		f = malloc((size_t)n * sizeof(tp_future *));
 		if (!kids || !f) {
 			free(kids);
 			free(f);
@@ -171,17 +173,18 @@ static int uts_task(void *p)
 			return ENOMEM;
 		}
 	}
-	for (int i = 0; i < n; i++) {
-		kids[i] = (struct uts_arg){ a->u, bench_uts_child(a->state, i), 0, 0 };
-		if (!(f[i] = tp_enqueue(pool, uts_task, &kids[i]))) {
+	int k = 0;
+	for (; k < n; k++) {
+		kids[k] = (struct uts_arg){ a->u, bench_uts_child(a->state, k), 0, 0 };
+		if (!(f[k] = tp_enqueue(pool, uts_task, &kids[k]))) {
 			note_error(errno);
-			uts_task(&kids[i]);
+			uts_task(&kids[k]);
 		}
 	}
 	uint64_t count = 1;
-	for (int i = n - 1; i >= 0; i--) {
-		join(f[i]);
-		count += kids[i].r;
+	while (k-- > 0) { /* newest first: it is on top of this worker's deque */
+		join(f[k]);
+		count += kids[k].r;
 	}
 	a->r = count;
 	if (n > 8) {
@@ -246,7 +249,7 @@ static int submit_task(void *arg)
 
 static int tp_submit(int *slots, size_t n)
 {
-	tp_future **futures = malloc(n * sizeof *futures);
+	tp_future **futures = malloc(n * sizeof(tp_future *));
 	if (!futures)
 		return ENOMEM;
 	atomic_store(&first_error, 0);
