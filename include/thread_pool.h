@@ -84,8 +84,8 @@ TP_API tp_future *tp_enqueue(tp_pool *pool, tp_task_fn fn, void *arg);
 
 /* How tp_pool_shutdown() treats accepted tasks that have not started. */
 typedef enum tp_shutdown_mode {
-	TP_SHUTDOWN_DRAIN = 0,	/* run every accepted task, including tasks they fork */
-	TP_SHUTDOWN_CANCEL = 1	/* cancel every task not started; running ones finish */
+	TP_SHUTDOWN_DRAIN = 0, /* run every accepted task, including tasks they fork */
+	TP_SHUTDOWN_CANCEL = 1 /* cancel every task not started; running ones finish */
 } tp_shutdown_mode;
 
 /*
@@ -109,11 +109,11 @@ TP_API void tp_pool_destroy(tp_pool *pool);
 
 /* The life of a future: PENDING -> RUNNING -> DONE or FAILED; PENDING -> CANCELLED. */
 typedef enum tp_future_status {
-	TP_FUTURE_PENDING = 0,	 /* accepted, not started */
-	TP_FUTURE_RUNNING = 1,	 /* a worker is running the task */
-	TP_FUTURE_DONE = 2,	 /* the task returned 0 */
-	TP_FUTURE_FAILED = 3,	 /* the task returned a non-zero code */
-	TP_FUTURE_CANCELLED = 4	 /* the task will never run */
+	TP_FUTURE_PENDING = 0,	/* accepted, not started */
+	TP_FUTURE_RUNNING = 1,	/* a worker is running the task */
+	TP_FUTURE_DONE = 2,	/* the task returned 0 */
+	TP_FUTURE_FAILED = 3,	/* the task returned a non-zero code */
+	TP_FUTURE_CANCELLED = 4 /* the task will never run */
 } tp_future_status;
 
 /*
@@ -206,25 +206,25 @@ TP_API int tp_logger_set_file(tp_logger *logger, FILE *file);
 TP_API void tp_log(tp_logger *logger, tp_log_level level, const char *fmt, ...) TP_PRINTF(3, 4);
 
 /* As tp_log(), adding "file:line func()" to the line, as TP_LOG() does. */
-TP_API void tp_log_at(tp_logger *logger, tp_log_level level, const char *file, int line, const char *func,
-	       const char *fmt, ...) TP_PRINTF(6, 7);
+TP_API void tp_log_at(tp_logger *logger, tp_log_level level, const char *file, int line,
+		      const char *func, const char *fmt, ...) TP_PRINTF(6, 7);
 
 /* va_list form of tp_log_at(); file/func may be NULL to omit the location. */
 TP_API void tp_log_atv(tp_logger *logger, tp_log_level level, const char *file, int line,
-		const char *func, const char *fmt, va_list ap) TP_PRINTF(6, 0);
+		       const char *func, const char *fmt, va_list ap) TP_PRINTF(6, 0);
 
 /*
  * Logs with the caller's file:line and function (as icecream shows where a line came from). The
  * arguments are not evaluated when the level is filtered out.
  */
-#define TP_LOG(logger, level, ...)                                                           \
-	do {                                                                                 \
-		tp_logger *tp_log_l_ = (logger);                                             \
-		tp_log_level tp_log_v_ = (level);                                            \
-		if (tp_logger_enabled(tp_log_l_ ? tp_log_l_ : tp_logger_get_instance(),      \
-				      tp_log_v_))                                            \
-			tp_log_at(tp_log_l_, tp_log_v_, __FILE__, __LINE__, __func__,        \
-				  __VA_ARGS__);                                              \
+#define TP_LOG(logger, level, ...)                                                                 \
+	do {                                                                                       \
+		tp_logger *tp_log_l_ = (logger);                                                   \
+		tp_log_level tp_log_v_ = (level);                                                  \
+		if (tp_logger_enabled(tp_log_l_ ? tp_log_l_ : tp_logger_get_instance(),            \
+				      tp_log_v_))                                                  \
+			tp_log_at(tp_log_l_, tp_log_v_, __FILE__, __LINE__, __func__,              \
+				  __VA_ARGS__);                                                    \
 	} while (0)
 
 /* Name of a level ("DEBUG", "INFO", "WARNING", "ERROR", "OFF"), or "?" for an unknown value. */

@@ -28,6 +28,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* clang-format off */
+/* The operation tables below read best one line per operation. */
 #ifdef TP_ATOMICS_BUILTINS
 
 #define TP__RLX __ATOMIC_RELAXED
@@ -156,6 +158,7 @@ static inline void tp__fence_sc(void) { ck_pr_fence_memory(); }
 static inline void tp__compiler_barrier(void) { ck_pr_barrier(); }
 
 #endif /* TP_ATOMICS_BUILTINS */
+/* clang-format on */
 
 #undef TP__DEFINE
 
@@ -183,11 +186,23 @@ static inline void tp__cpu_relax(void)
 
 #ifdef TP__TSAN
 #include <sanitizer/tsan_interface.h>
-static inline void tp__hb_release(void *addr) { __tsan_release(addr); }
-static inline void tp__hb_acquire(void *addr) { __tsan_acquire(addr); }
+static inline void tp__hb_release(void *addr)
+{
+	__tsan_release(addr);
+}
+static inline void tp__hb_acquire(void *addr)
+{
+	__tsan_acquire(addr);
+}
 #else
-static inline void tp__hb_release(void *addr) { (void)addr; }
-static inline void tp__hb_acquire(void *addr) { (void)addr; }
+static inline void tp__hb_release(void *addr)
+{
+	(void)addr;
+}
+static inline void tp__hb_acquire(void *addr)
+{
+	(void)addr;
+}
 #endif
 
 #endif /* TP_ATOMICS_H */

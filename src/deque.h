@@ -43,10 +43,10 @@ struct tp__deque_buf {
 };
 
 struct tp__deque {
-	alignas(TP__CACHE_LINE) uint64_t top; /* shared: thieves CAS it; its own line */
+	alignas(TP__CACHE_LINE) uint64_t top;	 /* shared: thieves CAS it; its own line */
 	alignas(TP__CACHE_LINE) uint64_t bottom; /* written by the owner, read by thieves */
-	struct tp__deque_buf *buf;		 /* stored by the owner (release), read by thieves */
-	struct tp__deque_buf *retired;		 /* owner only */
+	struct tp__deque_buf *buf;     /* stored by the owner (release), read by thieves */
+	struct tp__deque_buf *retired; /* owner only */
 };
 
 /* Result of a steal: a thief that lost a race may retry at once, an empty deque is not worth it. */

@@ -29,7 +29,7 @@ void tp__future_unref(struct tp_future *f, uint32_t n)
 {
 	/* seq_cst faa: orders every earlier access to the record before its recycling by whoever
 	 * drops the last reference (release on our side, acquire on theirs). */
-	uint32_t old = tp__faa_u32(&f->word, (uint32_t)-(n * TP__REF_ONE));
+	uint32_t old = tp__faa_u32(&f->word, (uint32_t) - (n * TP__REF_ONE));
 
 	if ((old >> TP__REF_SHIFT) == n)
 		tp__record_free(f, tp__self_cache(f->home));

@@ -30,23 +30,23 @@
 #include "thread_pool.h"
 #include "atomics.h"
 
-#define TP__ST_MASK 0x7u
-#define TP__WAITERS 0x8u
+#define TP__ST_MASK   0x7u
+#define TP__WAITERS   0x8u
 #define TP__REF_SHIFT 4
-#define TP__REF_ONE (1u << TP__REF_SHIFT)
+#define TP__REF_ONE   (1u << TP__REF_SHIFT)
 
 struct tp__home;
 
 struct tp_future {
-	uint32_t word;		/* status | WAITERS | refs << 4; the futex word */
-	int result;		/* the task's code; see the invariants */
+	uint32_t word; /* status | WAITERS | refs << 4; the futex word */
+	int result;    /* the task's code; see the invariants */
 	tp_task_fn fn;
 	void *arg;
-	tp_pool *pool;		/* identity only: never dereferenced once the status is final */
-	struct tp__home *home;	/* where the record returns when its last reference drops */
+	tp_pool *pool;	       /* identity only: never dereferenced once the status is final */
+	struct tp__home *home; /* where the record returns when its last reference drops */
 	union {
-		struct cds_wfcq_node node;    /* injection queue link, while queued */
-		struct tp_future *next_free;  /* free-list link, while recycled */
+		struct cds_wfcq_node node;   /* injection queue link, while queued */
+		struct tp_future *next_free; /* free-list link, while recycled */
 	};
 };
 

@@ -29,7 +29,7 @@
 struct tp__inject {
 	alignas(TP__CACHE_LINE) struct __cds_wfcq_head head; /* consumers, under `lock` */
 	uint32_t lock;
-	alignas(TP__CACHE_LINE) struct cds_wfcq_tail tail;   /* submitters */
+	alignas(TP__CACHE_LINE) struct cds_wfcq_tail tail; /* submitters */
 };
 
 void tp__inject_init(struct tp__inject *q);

@@ -33,11 +33,11 @@ struct tp__parker {
 };
 
 struct tp__park {
-	size_t n;			/* number of workers */
-	size_t nwords;			/* (n + 63) / 64 */
-	const struct ck_ec_mode *mode;	/* futex ops, or fake ones in tests */
-	uint64_t *idle;			/* shared: bit i set while worker i is parked or parking */
-	struct tp__parker *parkers;	/* [n], one cache line each */
+	size_t n;		       /* number of workers */
+	size_t nwords;		       /* (n + 63) / 64 */
+	const struct ck_ec_mode *mode; /* futex ops, or fake ones in tests */
+	uint64_t *idle;		       /* shared: bit i set while worker i is parked or parking */
+	struct tp__parker *parkers;    /* [n], one cache line each */
 };
 
 /* The real ops: futex on CLOCK_MONOTONIC. */

@@ -254,7 +254,8 @@ int tp_pool_shutdown(tp_pool *pool, tp_shutdown_mode mode)
 		for (size_t i = 0; i < pool->n; i++)
 			pthread_join(pool->workers[i].thread, NULL);
 		pool->shut_state = 2;
-		tp_log(pool->logger, TP_LOG_INFO, "pool %p joined %zu threads", (void *)pool, pool->n);
+		tp_log(pool->logger, TP_LOG_INFO, "pool %p joined %zu threads", (void *)pool,
+		       pool->n);
 	}
 	pthread_mutex_unlock(&pool->shut_lock);
 	return 0;
@@ -268,8 +269,8 @@ void tp_pool_destroy(tp_pool *pool)
 		return;
 	err = tp_pool_shutdown(pool, TP_SHUTDOWN_DRAIN);
 	if (err != 0) {
-		tp_log(pool->logger, TP_LOG_ERROR, "tp_pool_destroy(%p) from a task: not destroyed (%d)",
-		       (void *)pool, err);
+		tp_log(pool->logger, TP_LOG_ERROR,
+		       "tp_pool_destroy(%p) from a task: not destroyed (%d)", (void *)pool, err);
 		return;
 	}
 	free_pool(pool);

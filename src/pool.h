@@ -37,17 +37,17 @@ enum tp__mode {
 };
 
 #define TP__GATE_CLOSED UINT64_C(1)
-#define TP__GATE_ONE UINT64_C(2)
+#define TP__GATE_ONE	UINT64_C(2)
 
 /* Records a worker moves from the injection queue at a time. */
 #define TP__INJECT_BATCH 32
 
 struct tp__worker {
-	struct tp__deque deque; /* starts on its own cache line */
+	struct tp__deque deque;				/* starts on its own cache line */
 	alignas(TP__CACHE_LINE) struct tp__cache cache; /* owner only */
-	uint64_t spawned;	/* owner stores (release); the shutdown check loads */
-	uint64_t finished;	/* owner stores (release); the shutdown check loads */
-	uint64_t rng;		/* owner only: victim selection */
+	uint64_t spawned;  /* owner stores (release); the shutdown check loads */
+	uint64_t finished; /* owner stores (release); the shutdown check loads */
+	uint64_t rng;	   /* owner only: victim selection */
 	tp_pool *pool;
 	size_t index;
 	pthread_t thread;
@@ -56,16 +56,16 @@ struct tp__worker {
 
 struct tp_pool {
 	struct tp__inject inject;
-	alignas(TP__CACHE_LINE) uint64_t gate;	/* accepted << 1 | CLOSED */
-	alignas(TP__CACHE_LINE) uint32_t mode;	/* enum tp__mode */
-	uint32_t stop;				/* set once quiescent: workers exit */
-	uint32_t shut_state;			/* 0 none, 1 in progress, 2 joined */
+	alignas(TP__CACHE_LINE) uint64_t gate; /* accepted << 1 | CLOSED */
+	alignas(TP__CACHE_LINE) uint32_t mode; /* enum tp__mode */
+	uint32_t stop;			       /* set once quiescent: workers exit */
+	uint32_t shut_state;		       /* 0 none, 1 in progress, 2 joined */
 	size_t n;
-	struct tp__worker *workers;		/* [n], cache-line aligned */
+	struct tp__worker *workers; /* [n], cache-line aligned */
 	struct tp__park park;
 	struct tp__home *home;
 	tp_logger *logger;
-	pthread_mutex_t shut_lock;		/* serialises shutdown calls (cold path only) */
+	pthread_mutex_t shut_lock; /* serialises shutdown calls (cold path only) */
 };
 
 /* The worker the calling thread is, or NULL outside every pool. Initial-exec TLS: one load off

@@ -34,10 +34,10 @@ struct tp__cache {
 
 struct tp__home {
 	alignas(TP__CACHE_LINE) void *returned; /* shared: Treiber stack of records, or DEAD */
-	alignas(TP__CACHE_LINE) uint32_t outside_lock;	/* try-lock over outside_free */
-	struct tp_future *outside_free;			/* guarded by outside_lock */
-	alignas(TP__CACHE_LINE) uint64_t allocated;	/* records ever malloc'd (faa) */
-	int64_t orphans;				/* see the header comment (faa) */
+	alignas(TP__CACHE_LINE) uint32_t outside_lock; /* try-lock over outside_free */
+	struct tp_future *outside_free;		       /* guarded by outside_lock */
+	alignas(TP__CACHE_LINE) uint64_t allocated;    /* records ever malloc'd (faa) */
+	int64_t orphans;			       /* see the header comment (faa) */
 };
 
 /* NULL on ENOMEM. */

@@ -47,7 +47,8 @@ static struct tp_future *take_inject(struct tp__worker *w)
 	/* Run the oldest now; push the rest newest first, so that take() pops them oldest first. */
 	for (size_t i = n - 1; i >= 1; i--)
 		if (tp__deque_push(&w->deque, batch[i]) != 0)
-			tp__inject_push(&pool->inject, batch[i]); /* no memory to grow: hand it back */
+			tp__inject_push(&pool->inject,
+					batch[i]); /* no memory to grow: hand it back */
 	if (n > 1 && tp__park_any_idle_hint(&pool->park))
 		(void)tp__park_wake_one(&pool->park);
 	return batch[0];
@@ -104,7 +105,8 @@ void tp__worker_run(struct tp__worker *w, struct tp_future *f)
 	} else if (tp__future_start(f)) {
 		int code;
 
-		TP_LOG(pool->logger, TP_LOG_DEBUG, "worker %zu: task %p started", w->index, (void *)f);
+		TP_LOG(pool->logger, TP_LOG_DEBUG, "worker %zu: task %p started", w->index,
+		       (void *)f);
 		code = f->fn(f->arg);
 		TP_LOG(pool->logger, TP_LOG_DEBUG, "worker %zu: task %p finished: %d", w->index,
 		       (void *)f, code);

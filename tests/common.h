@@ -71,7 +71,7 @@ static inline double test_now_ms(void)
 
 static inline void test_sleep_us(long us)
 {
-	struct timespec t = {us / 1000000, (us % 1000000) * 1000};
+	struct timespec t = { us / 1000000, (us % 1000000) * 1000 };
 
 	while (nanosleep(&t, &t) != 0 && errno == EINTR)
 		;
@@ -108,8 +108,17 @@ static inline void test_jitter(uint64_t *state)
 }
 
 /* Atomic counters for tasks: the test thread reads them after joining/waiting. */
-static inline long test_inc(long *p) { return __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST); }
-static inline long test_load(const long *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
-static inline void test_store(long *p, long v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static inline long test_inc(long *p)
+{
+	return __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
+}
+static inline long test_load(const long *p)
+{
+	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+}
+static inline void test_store(long *p, long v)
+{
+	__atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+}
 
 #endif /* TP_TEST_COMMON_H */

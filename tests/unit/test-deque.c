@@ -7,7 +7,7 @@
 #include "../common.h"
 #include "deque.h"
 
-#define ITEM(i) ((void *)(uintptr_t)((i) + 1)) /* items are never NULL */
+#define ITEM(i)	 ((void *)(uintptr_t)((i) + 1)) /* items are never NULL */
 #define INDEX(p) ((long)(uintptr_t)(p)-1)
 
 static void deque_owner_lifo(void **state)
@@ -132,7 +132,7 @@ static void *thief(void *arg)
 
 static void run_race(long n, int thieves, uint64_t seed)
 {
-	struct race r = {.n = n, .seed = seed};
+	struct race r = { .n = n, .seed = seed };
 	pthread_t t[8];
 	uint64_t rng = seed;
 	long pushed = 0;

@@ -100,7 +100,9 @@ static void future_cancel_before_start(void **state)
 /* Cancel racing the start: cancel() says true iff the task never runs. */
 static void future_cancel_races_start(void **state)
 {
-	enum { N = 2000 };
+	enum {
+		N = 2000
+	};
 	static long ran[N];
 	static bool cancelled[N];
 	static tp_future *f[N];
@@ -199,7 +201,7 @@ struct fib {
 static int fib_task(void *arg)
 {
 	struct fib *a = arg;
-	struct fib left = {a->pool, a->n - 1, 0}, right = {a->pool, a->n - 2, 0};
+	struct fib left = { a->pool, a->n - 1, 0 }, right = { a->pool, a->n - 2, 0 };
 	tp_future *f;
 	int code;
 
@@ -226,7 +228,7 @@ static long fib_serial(int n)
 static void fib_on(size_t threads, int n)
 {
 	tp_pool *pool = tp_pool_create(threads, NULL);
-	struct fib root = {pool, n, 0};
+	struct fib root = { pool, n, 0 };
 	tp_future *f;
 
 	assert_non_null(pool);
@@ -276,7 +278,7 @@ static int wait_for_later(void *arg)
 static void future_task_waits_for_outside_future_on_one_thread(void **state)
 {
 	tp_pool *pool = tp_pool_create(1, NULL);
-	struct later l = {NULL, -1};
+	struct later l = { NULL, -1 };
 	tp_future *outer = tp_enqueue(pool, wait_for_later, &l);
 	tp_future *inner;
 

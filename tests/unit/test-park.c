@@ -42,7 +42,7 @@ static const struct ck_ec_ops fake_ops = {
 	.wake32 = fake_wake32,
 	.busy_loop_iter = 1,
 };
-static const struct ck_ec_mode fake_mode = {.ops = &fake_ops, .single_producer = false};
+static const struct ck_ec_mode fake_mode = { .ops = &fake_ops, .single_producer = false };
 
 static struct tp__park park;
 
@@ -122,7 +122,7 @@ static void park_sleeper_is_woken_by_a_producer(void **state)
 
 static void park_wakes_exactly_one_of_many(void **state)
 {
-	size_t ids[] = {0, 63, 64, 129};
+	size_t ids[] = { 0, 63, 64, 129 };
 	int set = 4;
 
 	(void)state;
@@ -193,11 +193,13 @@ static void park_real_futex_round_trip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(park_wake_without_sleepers_is_free, setup, teardown),
-		cmocka_unit_test_setup_teardown(park_claimed_before_sleeping_needs_no_syscall, setup,
+		cmocka_unit_test_setup_teardown(park_wake_without_sleepers_is_free, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(park_claimed_before_sleeping_needs_no_syscall,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(park_cancel_withdraws_the_bit, setup, teardown),
-		cmocka_unit_test_setup_teardown(park_sleeper_is_woken_by_a_producer, setup, teardown),
+		cmocka_unit_test_setup_teardown(park_sleeper_is_woken_by_a_producer, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(park_wakes_exactly_one_of_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(park_wake_all_moves_every_counter, setup, teardown),
 		cmocka_unit_test(park_real_futex_round_trip),

@@ -77,7 +77,9 @@ static void pool_env_overrides_default_at_each_call(void **state)
 
 static void pool_runs_every_outside_task_once(void **state)
 {
-	enum { N = 20000 };
+	enum {
+		N = 20000
+	};
 	static long ran[N];
 	static tp_future *f[N];
 	tp_pool *pool = tp_pool_create(2, NULL);
@@ -142,7 +144,7 @@ static int cross_task(void *arg)
 static void pool_tasks_can_use_another_pool(void **state)
 {
 	tp_pool *a = tp_pool_create(2, NULL), *b = tp_pool_create(1, NULL);
-	struct cross c = {b, 0};
+	struct cross c = { b, 0 };
 	tp_future *f[50];
 
 	(void)state;
@@ -179,7 +181,7 @@ static void capture_sink(void *user, tp_log_level level, const char *line, size_
 
 static void pool_logs_life_cycle_at_info_and_tasks_at_debug(void **state)
 {
-	struct capture c = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct capture c = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	tp_logger *log = tp_logger_create(TP_LOG_INFO);
 	tp_pool *pool;
 	long ran = 0;

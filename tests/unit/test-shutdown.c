@@ -51,7 +51,9 @@ static int job_task(void *arg)
 
 static void shutdown_drain_runs_all_accepted_work(void **state)
 {
-	enum { N = 3000 };
+	enum {
+		N = 3000
+	};
 	static struct job jobs[N];
 	static tp_future *f[N];
 	tp_pool *pool = tp_pool_create(2, NULL);
@@ -78,7 +80,7 @@ static void shutdown_drain_runs_all_accepted_work(void **state)
 /* Forks made by a task that is still running when the drain begins still run. */
 static void shutdown_drain_accepts_forks_made_during_it(void **state)
 {
-	struct job j = {0};
+	struct job j = { 0 };
 	tp_pool *pool = tp_pool_create(1, NULL);
 	tp_future *f;
 
@@ -99,10 +101,12 @@ static void shutdown_drain_accepts_forks_made_during_it(void **state)
 
 static void shutdown_cancel_cancels_pending_and_finishes_running(void **state)
 {
-	enum { N = 1000 };
+	enum {
+		N = 1000
+	};
 	static struct job jobs[N];
 	static tp_future *f[N];
-	struct job slow[2] = {{0}, {0}};
+	struct job slow[2] = { { 0 }, { 0 } };
 	tp_future *s[2];
 	tp_pool *pool = tp_pool_create(2, NULL);
 	int done = 0, cancelled = 0;
@@ -167,7 +171,9 @@ static void *shutdown_thread(void *arg)
 
 static void shutdown_concurrent_callers_both_return_after_join(void **state)
 {
-	enum { N = 2000 };
+	enum {
+		N = 2000
+	};
 	static struct job jobs[N];
 	tp_pool *pool = tp_pool_create(2, NULL);
 	pthread_t t[3];
@@ -223,13 +229,13 @@ static void shutdown_of_idle_and_fresh_pools(void **state)
 
 		if (i % 3 == 0)
 			test_sleep_us(1000); /* let the workers park first */
-		assert_int_equal(tp_pool_shutdown(pool, i % 2 ? TP_SHUTDOWN_CANCEL : TP_SHUTDOWN_DRAIN),
-				 0);
+		assert_int_equal(
+			tp_pool_shutdown(pool, i % 2 ? TP_SHUTDOWN_CANCEL : TP_SHUTDOWN_DRAIN), 0);
 		tp_pool_destroy(pool);
 	}
 	/* destroy alone drains. */
 	{
-		struct job j = {0};
+		struct job j = { 0 };
 		tp_pool *pool = tp_pool_create(2, NULL);
 
 		j.pool = pool;
