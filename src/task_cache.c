@@ -1,13 +1,25 @@
 /*
  * task_cache.c - recycling task records; see task_cache.h for the design.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
+#include "pool.h" /* TP__TLS */
 #include "task_cache.h"
 
 /* `returned` after the home was killed: pushes fail, the record is freed instead. */
 static char home_dead_marker;
 #define HOME_DEAD ((void *)&home_dead_marker)
+
+/* The calling thread's list for records of one home at a time. */
+struct local_cache {
+	struct tp__home *home;
+	struct tp__cache c;
+};
+
+static TP__TLS struct local_cache local;
+static pthread_key_t local_key;
+static pthread_once_t local_once = PTHREAD_ONCE_INIT;
 
 struct tp__home *tp__home_new(void)
 {
@@ -16,8 +28,6 @@ struct tp__home *tp__home_new(void)
 	if (home == NULL)
 		return NULL;
 	home->returned = NULL;
-	home->outside_lock = 0;
-	home->outside_free = NULL;
 	home->allocated = 0;
 	home->orphans = 0;
 	return home;
@@ -43,37 +53,6 @@ static struct tp_future *record_new(struct tp__home *home)
 	return f;
 }
 
-struct tp_future *tp__record_alloc(struct tp__home *home, struct tp__cache *cache)
-{
-	struct tp_future *f;
-
-	if (cache != NULL) {
-		if (cache->head == NULL) {
-			cache->head = take_returned(home);
-			cache->count = 0; /* unknown; only bounds how much this list keeps */
-		}
-		f = cache->head;
-		if (f == NULL)
-			return record_new(home);
-		cache->head = f->next_free;
-		if (cache->count > 0)
-			cache->count--;
-		return f;
-	}
-	/* seq_cst exchange (acquire): pairs with the release store that unlocks, so the list the
-	 * previous holder left is visible. */
-	if (tp__fas_u32(&home->outside_lock, 1) != 0)
-		return record_new(home);
-	f = home->outside_free;
-	if (f == NULL)
-		f = take_returned(home);
-	if (f != NULL)
-		home->outside_free = f->next_free;
-	/* (accesses to outside_free) before (the unlocking store), release. */
-	tp__store_rel_u32(&home->outside_lock, 0);
-	return f != NULL ? f : record_new(home);
-}
-
 /* Frees a record of a dead home; the last one frees the home. */
 static void orphan_free(struct tp__home *home, struct tp_future *f)
 {
@@ -82,18 +61,12 @@ static void orphan_free(struct tp__home *home, struct tp_future *f)
 		free(home);
 }
 
-void tp__record_free(struct tp_future *f, struct tp__cache *cache)
+/* Pushes one record on its home's shared stack, or frees it if the home is dead. */
+static void return_shared(struct tp_future *f)
 {
 	struct tp__home *home = f->home;
-	void *head;
+	void *head = tp__load_rlx_ptr(&home->returned);
 
-	if (cache != NULL && cache->count < TP__CACHE_MAX) {
-		f->next_free = cache->head;
-		cache->head = f;
-		cache->count++;
-		return;
-	}
-	head = tp__load_rlx_ptr(&home->returned);
 	do {
 		if (head == HOME_DEAD) {
 			orphan_free(home, f);
@@ -102,6 +75,85 @@ void tp__record_free(struct tp_future *f, struct tp__cache *cache)
 		f->next_free = head;
 		/* seq_cst CAS (release): publishes the link written just before. */
 	} while (!tp__cas_value_ptr(&home->returned, &head, f));
+}
+
+/* Hands a private list back to its home. */
+static void cache_flush(struct tp__cache *c)
+{
+	struct tp_future *f = c->head;
+
+	while (f != NULL) {
+		struct tp_future *next = f->next_free;
+
+		return_shared(f);
+		f = next;
+	}
+	c->head = NULL;
+	c->count = 0;
+}
+
+static void local_at_exit(void *arg)
+{
+	(void)arg;
+	cache_flush(&local.c);
+	local.home = NULL;
+}
+
+static void local_key_create(void)
+{
+	(void)pthread_key_create(&local_key, local_at_exit);
+}
+
+/* The calling thread's list, bound to `home` (handing back what it held for another home). */
+static struct tp__cache *local_for(struct tp__home *home)
+{
+	if (local.home != home) {
+		if (local.home == NULL) {
+			/* First use on this thread: have the list handed back at thread exit. */
+			(void)pthread_once(&local_once, local_key_create);
+			(void)pthread_setspecific(local_key, &local);
+		}
+		cache_flush(&local.c);
+		local.home = home;
+	}
+	return &local.c;
+}
+
+struct tp_future *tp__record_alloc(struct tp__home *home, struct tp__cache *cache)
+{
+	struct tp__cache *c = cache != NULL ? cache : local_for(home);
+	struct tp_future *f;
+
+	if (c->head == NULL) {
+		c->head = take_returned(home);
+		c->count = 0; /* unknown; the count only bounds how much a list keeps */
+	}
+	f = c->head;
+	if (f == NULL)
+		return record_new(home);
+	c->head = f->next_free;
+	if (c->count > 0)
+		c->count--;
+	/* The next record was probably last written by another thread: ask for its line in
+	 * exclusive state now, while this one is filled in and queued. */
+	if (c->head != NULL)
+		__builtin_prefetch(c->head, 1);
+	return f;
+}
+
+void tp__record_free(struct tp_future *f, struct tp__cache *cache)
+{
+	struct tp__cache *c = cache;
+
+	if (c == NULL && local.home == f->home)
+		c = &local.c;
+	if (c != NULL && c->count < TP__CACHE_MAX) {
+		f->next_free = c->head;
+		c->head = f;
+		c->count++;
+		return;
+	}
+	return_shared(f);
 }
 
 static uint64_t free_list(struct tp_future *f)
@@ -130,10 +182,14 @@ void tp__home_kill(struct tp__home *home, struct tp__cache *caches, size_t strid
 		c->head = NULL;
 		c->count = 0;
 	}
+	if (local.home == home) {
+		freed += free_list(local.c.head);
+		local.c.head = NULL;
+		local.c.count = 0;
+		local.home = NULL;
+	}
 	/* The exchange makes every later push fail (they free their record as an orphan). */
 	freed += free_list(tp__fas_ptr(&home->returned, HOME_DEAD));
-	freed += free_list(home->outside_free);
-	home->outside_free = NULL;
 	held = (int64_t)(tp__load_acq_u64(&home->allocated) - freed);
 	/* Late releases may already have counted themselves down (below zero). */
 	if ((int64_t)tp__faa_u64((uint64_t *)&home->orphans, (uint64_t)held) + held == 0)

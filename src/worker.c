@@ -44,6 +44,10 @@ static struct tp_future *take_inject(struct tp__worker *w)
 
 	if (n == 0)
 		return NULL;
+	/* The submitter wrote these records: ask for their lines in exclusive state now, all at
+	 * once, rather than one ownership transfer at a time when each task's CAS needs it. */
+	for (size_t i = 0; i < n; i++)
+		__builtin_prefetch(batch[i], 1);
 	/* Run the oldest now; push the rest newest first, so that take() pops them oldest first. */
 	for (size_t i = n - 1; i >= 1; i--)
 		if (tp__deque_push(&w->deque, batch[i]) != 0)
