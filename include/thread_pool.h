@@ -165,12 +165,15 @@ typedef enum tp_log_level {
 	TP_LOG_INFO = 20,
 	TP_LOG_WARNING = 30,
 	TP_LOG_ERROR = 40,
-	TP_LOG_OFF = 100 /* as a threshold: log nothing */
+	TP_LOG_OFF = 100 /* as a threshold: log nothing, whatever the line's level */
 } tp_log_level;
 
 /*
  * A sink receives each emitted line whole: `line` holds time, level, thread, location (when
- * given) and the message, ends with '\n', and has `len` bytes. Calls never overlap for one logger.
+ * given: the file's basename, line and function) and the message, ends with '\n', and has `len`
+ * bytes, at most 1023 with the newline (a longer message is cut and marked "..."). A message that
+ * itself contains '\n' is passed through as is. Calls never overlap for one logger. A sink must
+ * not log through a logger that is emitting on the same thread: such lines are dropped.
  */
 typedef void (*tp_log_sink_fn)(void *user, tp_log_level level, const char *line, size_t len);
 
@@ -196,7 +199,10 @@ TP_API tp_log_level tp_logger_get_level(const tp_logger *logger);
 /* True iff a line at `level` would be emitted: one relaxed load. False for NULL. */
 TP_API bool tp_logger_enabled(const tp_logger *logger, tp_log_level level);
 
-/* Sends lines to sink(user, ...) instead; sink == NULL restores stderr. EINVAL for NULL logger. */
+/*
+ * Sends lines to sink(user, ...) instead; sink == NULL restores stderr. Once it returns, the old
+ * destination is never used again (it may be closed or freed). EINVAL for NULL logger.
+ */
 TP_API int tp_logger_set_sink(tp_logger *logger, tp_log_sink_fn sink, void *user);
 
 /* Sends lines to `file` (not closed by the logger); NULL restores stderr. EINVAL for NULL logger. */

@@ -47,8 +47,8 @@
  *     loggers this thread is emitting through detects that.
  *   - Cancellation is disabled while the mutex is held (write, fflush and a sink may be
  *     cancellation points), so a cancelled thread cannot leave the logger locked.
- *   - The threshold, the one shared word here, goes through __atomic builtins, which
- *     ThreadSanitizer understands (../shared/NOTES.md); no ck_pr is needed for a relaxed int.
+ *   - The threshold, the one shared word here, goes through atomics.h like every shared word
+ *     of the library (relaxed loads and stores: ck_pr, or __atomic builtins under TSan).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -62,6 +62,7 @@
 #include <unistd.h>
 
 #include "thread_pool.h"
+#include "atomics.h"
 
 /* Longest line, '\n' included, plus its terminating NUL. */
 #define TP__LOG_LINE_MAX 1024
@@ -77,7 +78,7 @@ enum tp__log_dest {
 };
 
 struct tp_logger {
-	int threshold;	      /* a tp_log_level; only through __atomic builtins */
+	uint32_t threshold;   /* a tp_log_level; only through atomics.h */
 	pthread_mutex_t lock; /* held while a line is handed over; guards the fields below */
 	enum tp__log_dest dest;
 	FILE *file;
@@ -160,7 +161,7 @@ static void tp__log_singleton_init(void)
 	if (tp_log_level_parse(getenv("TP_LOG_LEVEL"), &level) != 0)
 		level = TP_LOG_WARNING;
 	/* pthread_once orders this store before every return of tp_logger_get_instance(). */
-	__atomic_store_n(&tp__log_singleton.threshold, (int)level, __ATOMIC_RELAXED);
+	tp__store_rlx_u32(&tp__log_singleton.threshold, (uint32_t)level);
 }
 
 tp_logger *tp_logger_get_instance(void)
@@ -189,7 +190,7 @@ tp_logger *tp_logger_create(tp_log_level level)
 		errno = err;
 		return NULL;
 	}
-	logger->threshold = (int)level;
+	logger->threshold = (uint32_t)level;
 	logger->dest = TP__LOG_TO_STDERR;
 	return logger;
 }
@@ -206,7 +207,7 @@ int tp_logger_set_level(tp_logger *logger, tp_log_level level)
 {
 	if (logger == NULL || !tp__log_level_valid((int)level))
 		return EINVAL;
-	__atomic_store_n(&logger->threshold, (int)level, __ATOMIC_RELAXED);
+	tp__store_rlx_u32(&logger->threshold, (uint32_t)level);
 	return 0;
 }
 
@@ -214,14 +215,14 @@ tp_log_level tp_logger_get_level(const tp_logger *logger)
 {
 	if (logger == NULL)
 		return TP_LOG_OFF;
-	return (tp_log_level)__atomic_load_n(&logger->threshold, __ATOMIC_RELAXED);
+	return (tp_log_level)(int)tp__load_rlx_u32(&logger->threshold);
 }
 
 bool tp_logger_enabled(const tp_logger *logger, tp_log_level level)
 {
 	if (logger == NULL)
 		return false;
-	return tp__log_passes((int)level, __atomic_load_n(&logger->threshold, __ATOMIC_RELAXED));
+	return tp__log_passes((int)level, (int)tp__load_rlx_u32(&logger->threshold));
 }
 
 static void tp__log_set_dest(struct tp_logger *logger, enum tp__log_dest dest, FILE *file,
@@ -414,7 +415,7 @@ static void tp__log_vemit_first(tp_log_level level, const char *file, int line, 
 {
 	struct tp_logger *lg = tp_logger_get_instance();
 
-	if (tp__log_passes((int)level, __atomic_load_n(&lg->threshold, __ATOMIC_RELAXED)))
+	if (tp__log_passes((int)level, (int)tp__load_rlx_u32(&lg->threshold)))
 		tp__log_vemit(lg, level, file, line, func, fmt, ap);
 }
 
@@ -426,7 +427,7 @@ static inline void tp__log_vlog(tp_logger *logger, tp_log_level level, const cha
 				const char *func, const char *fmt, va_list ap)
 {
 	struct tp_logger *lg = logger != NULL ? logger : &tp__log_singleton;
-	int threshold = __atomic_load_n(&lg->threshold, __ATOMIC_RELAXED);
+	int threshold = (int)tp__load_rlx_u32(&lg->threshold);
 
 	if (threshold == TP__LOG_UNSET)
 		tp__log_vemit_first(level, file, line, func, fmt, ap);
@@ -438,7 +439,7 @@ static inline void tp__log_vlog(tp_logger *logger, tp_log_level level, const cha
 static inline bool tp__log_may_pass(const tp_logger *logger, tp_log_level level)
 {
 	const struct tp_logger *lg = logger != NULL ? logger : &tp__log_singleton;
-	int threshold = __atomic_load_n(&lg->threshold, __ATOMIC_RELAXED);
+	int threshold = (int)tp__load_rlx_u32(&lg->threshold);
 
 	return threshold == TP__LOG_UNSET || tp__log_passes((int)level, threshold);
 }
