@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -73,6 +74,9 @@ struct config {
 
 struct kernel_result {
 	struct config *configs;
+	double elapsed_s;
+	double foreign_cpu_s; /* CPU time of other processes meanwhile (see struct load) */
+	double steal_s;	      /* time the hypervisor gave our vCPUs to others */
 	int kernel;
 	int repeat; /* kept rounds */
 	int nconfigs;
@@ -365,6 +369,56 @@ static void probe_runtime(struct runtime *rt)
 		}
 	}
 	rt->available = true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* How busy the machine is with work that is not ours */
+
+/*
+ * A snapshot of the machine's busy time (/proc/stat, all CPUs) and of our own CPU time (this
+ * process and its waited-for children). Busy time that is not ours is other processes' work
+ * competing with the runs; steal is time the hypervisor ran something else on our vCPUs.
+ */
+struct load {
+	double busy_s, steal_s, ours_s, wall_s;
+};
+
+static double tv_s(struct timeval tv)
+{
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void load_snapshot(struct load *l)
+{
+	memset(l, 0, sizeof *l);
+	FILE *f = fopen("/proc/stat", "r");
+	if (f) {
+		unsigned long long v[8] = { 0 };
+		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+			   &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+			double tick = (double)sysconf(_SC_CLK_TCK);
+			/* user nice system idle iowait irq softirq steal */
+			l->busy_s = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / tick;
+			l->steal_s = (double)v[7] / tick;
+		}
+		fclose(f);
+	}
+	struct rusage self, kids;
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &kids);
+	l->ours_s = tv_s(self.ru_utime) + tv_s(self.ru_stime) + tv_s(kids.ru_utime) +
+		    tv_s(kids.ru_stime);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	l->wall_s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Share of the machine's capacity (CPUs x wall time) that other work took: 0..1. */
+static double foreign_share(double foreign_cpu_s, double steal_s, double wall_s)
+{
+	double cap = wall_s * cpu_count();
+	double x = cap > 0 ? (foreign_cpu_s + steal_s) / cap : 0;
+	return x < 0 ? 0 : x;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -721,6 +775,12 @@ static void print_table(const struct kernel_result *kr)
 	};
 	if (notes[k])
 		printf("note: %s\n", notes[k]);
+	double share = foreign_share(kr->foreign_cpu_s, kr->steal_s, kr->elapsed_s);
+	printf("%s: other processes used %.0f%% of the machine during these %.0f s (%.1f CPU-s, "
+	       "steal %.1f s)%s\n",
+	       share > 0.1 ? "WARNING" : "load", 100 * share, kr->elapsed_s, kr->foreign_cpu_s,
+	       kr->steal_s,
+	       share > 0.1 ? ": the machine was not quiet, figures are disturbed" : "");
 	if (!find_config(kr, RT_TP, -1))
 		printf("(thread_pool was not run: no ratios)\n");
 }
@@ -864,7 +924,21 @@ static void write_json(const char *path, struct kernel_result *krs, int argc, ch
 		}
 		fputc('}', f);
 	}
-	fprintf(f, "\n  ],\n  \"results\": [\n");
+	fprintf(f, "\n  ],\n  \"kernels\": {");
+	first = true;
+	for (int i = 0; i < BENCH_KERNEL_COUNT; i++) {
+		const struct kernel_result *kr = &krs[i];
+		if (!kr->ran)
+			continue;
+		fprintf(f,
+			"%s\n    \"%s\": {\"kept_runs\": %d, \"elapsed_s\": %.1f, \"other_cpu_s\": %.2f, "
+			"\"steal_s\": %.2f, \"other_share\": %.3f}",
+			first ? "" : ",", bench_kernel_name(i), kr->repeat, kr->elapsed_s,
+			kr->foreign_cpu_s, kr->steal_s,
+			foreign_share(kr->foreign_cpu_s, kr->steal_s, kr->elapsed_s));
+		first = false;
+	}
+	fprintf(f, "\n  },\n  \"results\": [\n");
 	first = true;
 	for (int i = 0; i < BENCH_KERNEL_COUNT; i++) {
 		struct kernel_result *kr = &krs[i];
@@ -1183,7 +1257,16 @@ int main(int argc, char **argv)
 	for (int k = 0; k < BENCH_KERNEL_COUNT; k++) {
 		if (!opt.kernels[k])
 			continue;
+		struct load before, after;
+		load_snapshot(&before);
 		measure(&krs[k]);
+		load_snapshot(&after);
+		krs[k].elapsed_s = after.wall_s - before.wall_s;
+		krs[k].foreign_cpu_s =
+			(after.busy_s - before.busy_s) - (after.ours_s - before.ours_s);
+		if (krs[k].foreign_cpu_s < 0)
+			krs[k].foreign_cpu_s = 0;
+		krs[k].steal_s = after.steal_s - before.steal_s;
 		progress_clear();
 		print_table(&krs[k]);
 		fflush(stdout);
