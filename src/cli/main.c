@@ -179,7 +179,7 @@ int main(int argc, char **argv)
 
 	if (items) {
 		jobs = calloc(items, sizeof(*jobs));
-		futures = calloc(items, sizeof(tp_future *));
+		futures = calloc(items, sizeof(*futures));
 		if (!jobs || !futures) {
 			fprintf(stderr, PROGRAM ": out of memory for %lu items\n", items);
 			free(jobs);
