@@ -778,9 +778,9 @@ static void print_table(const struct kernel_result *kr)
 	double share = foreign_share(kr->foreign_cpu_s, kr->steal_s, kr->elapsed_s);
 	printf("%s: other processes used %.0f%% of the machine during these %.0f s (%.1f CPU-s, "
 	       "steal %.1f s)%s\n",
-	       share > 0.1 ? "WARNING" : "load", 100 * share, kr->elapsed_s, kr->foreign_cpu_s,
+	       share > 0.25 ? "WARNING" : "load", 100 * share, kr->elapsed_s, kr->foreign_cpu_s,
 	       kr->steal_s,
-	       share > 0.1 ? ": the machine was not quiet, figures are disturbed" : "");
+	       share > 0.25 ? ": the machine was not quiet, figures are disturbed" : "");
 	if (!find_config(kr, RT_TP, -1))
 		printf("(thread_pool was not run: no ratios)\n");
 }
