@@ -125,7 +125,10 @@ static inline void bench_submit_body(int *slot)
  *     bench_latency_begin(lr);   // waits until the other threads are parked, then takes t0
  *     <enqueue a task that calls bench_latency_task(lr)>
  *     bench_latency_end(lr);     // sleeps on a futex until the task has started (never spins)
- * bench_latency_begin() returns 0 while samples remain, 1 once all are taken.
+ * bench_latency_begin() returns 0 while samples remain, 1 once all are taken. Unless the harness
+ * was made without floors, begin() first takes a floor sample: a bare futex hand-off to one of
+ * the harness's own parked helper threads, alternately on the submitter's CPU (local) and on
+ * another CPU (cross), timed the same way.
  * The submitter never spins after the enqueue: on this kind of VM a woken thread lands on the
  * waker's vCPU, and a spinning waker would delay it by a time slice (see shared/NOTES.md).
  */
@@ -133,10 +136,17 @@ struct bench_latency;
 int bench_latency_begin(struct bench_latency *lr);
 void bench_latency_task(struct bench_latency *lr);
 void bench_latency_end(struct bench_latency *lr);
-/* For bench_main.c: a harness for `samples` samples, and its results (microseconds, in order). */
-struct bench_latency *bench_latency_new(size_t samples);
+/* The serial runtime's "enqueue": wakes the harness's unpinned helper, which calls
+ * bench_latency_task(). */
+void bench_latency_floor_handoff(struct bench_latency *lr);
+/* For bench_main.c: a harness for `samples` samples, with interleaved floor samples or not; its
+ * results in microseconds, in order: us[return value], floor_us[0][nfloor[0]] (local) and
+ * floor_us[1][nfloor[1]] (cross); and how many samples found every other thread parked. */
+struct bench_latency *bench_latency_new(size_t samples, int floors);
 void bench_latency_free(struct bench_latency *lr);
-size_t bench_latency_result(struct bench_latency *lr, double **us, size_t *parked);
+size_t bench_latency_result(struct bench_latency *lr, double **us, double **floor_us,
+			    size_t *nfloor);
+size_t bench_latency_parked(const struct bench_latency *lr);
 
 /* A 32-bit futex word: FUTEX_WAIT_PRIVATE if *word == expected; FUTEX_WAKE_PRIVATE of one waiter. */
 void bench_futex_wait(void *word, unsigned expected);

@@ -83,7 +83,7 @@ struct outcome {
 	double value;
 	const char *unit;
 	int ok;
-	char answer[64], expected[64], extra[256];
+	char answer[64], expected[64], extra[512];
 };
 
 /* Runs kernel k; returns 0 or the runtime's error code. */
@@ -186,20 +186,24 @@ static int run_kernel(enum bench_kernel k, const struct bench_size *sz, struct o
 		return rc;
 	}
 	case BENCH_LATENCY: {
-		struct bench_latency *lr = bench_latency_new(sz->latency_samples);
+		struct bench_latency *lr = bench_latency_new(sz->latency_samples, 1);
 		if (!lr)
 			return ENOMEM;
 		rc = bench_rt.latency(lr);
-		double *us;
-		size_t parked, n = bench_latency_result(lr, &us, &parked);
+		double *us, *fl[2];
+		size_t nf[2], n = bench_latency_result(lr, &us, fl, nf);
 		o->ok = rc == 0 && n == sz->latency_samples;
 		qsort(us, n, sizeof *us, cmp_double);
+		qsort(fl[0], nf[0], sizeof(double), cmp_double);
+		qsort(fl[1], nf[1], sizeof(double), cmp_double);
 		o->value = percentile(us, n, 50);
 		o->unit = "us";
 		snprintf(o->extra, sizeof o->extra,
-			 "p50_us=%.3f p99_us=%.3f max_us=%.3f samples=%zu parked=%zu",
+			 "p50_us=%.3f p99_us=%.3f max_us=%.3f samples=%zu parked=%zu "
+			 "local_p50_us=%.3f cross_p50_us=%.3f local_samples=%zu cross_samples=%zu",
 			 percentile(us, n, 50), percentile(us, n, 99), n ? us[n - 1] : NAN, n,
-			 parked);
+			 bench_latency_parked(lr), percentile(fl[0], nf[0], 50),
+			 percentile(fl[1], nf[1], 50), nf[0], nf[1]);
 		snprintf(o->answer, sizeof o->answer, "%zu", n);
 		snprintf(o->expected, sizeof o->expected, "%zu", sz->latency_samples);
 		bench_latency_free(lr);

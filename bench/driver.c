@@ -68,6 +68,7 @@ struct config {
 	int n;	       /* kept rounds */
 	double *value; /* per kept round; NAN if the run failed */
 	double *p99, *parked, *samples;
+	double *local_p50, *cross_p50; /* latency: the floors measured inside the same process */
 	bool failed;
 	char error[512]; /* first failure */
 };
@@ -503,6 +504,8 @@ static void one_run(int kernel, struct config *c, int round, int kept)
 	c->p99[kept] = field_double(line, "p99_us");
 	c->parked[kept] = field_double(line, "parked");
 	c->samples[kept] = field_double(line, "samples");
+	c->local_p50[kept] = field_double(line, "local_p50_us");
+	c->cross_p50[kept] = field_double(line, "cross_p50_us");
 }
 
 static bool runtime_selected(int r)
@@ -535,8 +538,11 @@ static void build_configs(int kernel, struct kernel_result *kr)
 			c->p99 = malloc(sizeof(double) * (size_t)c->n);
 			c->parked = malloc(sizeof(double) * (size_t)c->n);
 			c->samples = malloc(sizeof(double) * (size_t)c->n);
+			c->local_p50 = malloc(sizeof(double) * (size_t)c->n);
+			c->cross_p50 = malloc(sizeof(double) * (size_t)c->n);
 			for (int i = 0; i < c->n; i++)
-				c->value[i] = c->p99[i] = c->parked[i] = c->samples[i] = NAN;
+				c->value[i] = c->p99[i] = c->parked[i] = c->samples[i] =
+					c->local_p50[i] = c->cross_p50[i] = NAN;
 		}
 }
 
@@ -606,6 +612,16 @@ static double paired_ratio(const struct config *c, const struct config *base)
 	int n = c->n < 256 ? c->n : 256;
 	for (int i = 0; i < n; i++)
 		r[i] = base->value[i] > 0 ? c->value[i] / base->value[i] : NAN;
+	return median(r, n, NULL, NULL);
+}
+
+/* latency: median over runs of p50 / a floor's p50 measured inside the same process. */
+static double ratio_vs_own_floor(const struct config *c, const double *floor)
+{
+	double r[256];
+	int n = c->n < 256 ? c->n : 256;
+	for (int i = 0; i < n; i++)
+		r[i] = floor[i] > 0 ? c->value[i] / floor[i] : NAN;
 	return median(r, n, NULL, NULL);
 }
 
@@ -704,10 +720,10 @@ static void print_table(const struct kernel_result *kr)
 	char title[256];
 	kernel_title(k, title, sizeof title);
 	printf("\n== %s\n", title);
-	const struct config *floor_c = k == BENCH_LATENCY ? find_config(kr, RT_SERIAL, -1) : NULL;
 	printf("%-12s %7s %12s %20s %8s", "runtime", "threads", "median", "min-max", "ratio");
 	if (k == BENCH_LATENCY)
-		printf(" %9s %10s %7s", "vs floor", "p99", "parked");
+		printf(" %9s %11s %11s %8s %8s %7s", "p99", "floor:local", "floor:cross",
+		       "vs local", "vs cross", "parked");
 	printf("\n");
 	int last_threads = -1;
 	for (int i = 0; i < kr->nconfigs; i++) {
@@ -734,7 +750,10 @@ static void print_table(const struct kernel_result *kr)
 		       c->rt == RT_TP || c->rt == RT_SERIAL ? (c->rt == RT_TP ? "1.00" : ratio)
 							    : ratio);
 		if (k == BENCH_LATENCY) {
-			double vf = paired_ratio(c, floor_c);
+			double vl = ratio_vs_own_floor(c, c->local_p50);
+			double vc = ratio_vs_own_floor(c, c->cross_p50);
+			double fl = median(c->local_p50, c->n, NULL, NULL);
+			double fc = median(c->cross_p50, c->n, NULL, NULL);
 			double p99 = median(c->p99, c->n, NULL, NULL);
 			double parked = 0, samples = 0;
 			for (int j = 0; j < c->n; j++)
@@ -742,12 +761,15 @@ static void print_table(const struct kernel_result *kr)
 					parked += c->parked[j];
 					samples += c->samples[j];
 				}
-			char vfs[16], p99s[24], ps[16];
-			snprintf(vfs, sizeof vfs, isfinite(vf) ? "%.2f" : "-", vf);
+			char vls[16], vcs[16], fls[24], fcs[24], p99s[24], ps[16];
+			snprintf(vls, sizeof vls, isfinite(vl) ? "%.2f" : "-", vl);
+			snprintf(vcs, sizeof vcs, isfinite(vc) ? "%.2f" : "-", vc);
+			fmt_value(k, fl, fls, sizeof fls);
+			fmt_value(k, fc, fcs, sizeof fcs);
 			fmt_value(k, p99, p99s, sizeof p99s);
 			snprintf(ps, sizeof ps, samples > 0 ? "%.0f%%" : "-",
 				 100.0 * parked / (samples > 0 ? samples : 1));
-			printf(" %9s %10s %7s", vfs, p99s, ps);
+			printf(" %9s %11s %11s %8s %8s %7s", p99s, fls, fcs, vls, vcs, ps);
 		}
 		printf("\n");
 		if (c->failed)
@@ -765,10 +787,13 @@ static void print_table(const struct kernel_result *kr)
 			"thread_pool, classic: one future per task, each waited and released; OpenMP: "
 			"task + taskwait; oneTBB: task_group::run + wait (its waiting thread runs tasks too)",
 		[BENCH_LATENCY] =
-			"threads = parked workers (OpenMP, oneTBB: plus the submitting thread). floor: a bare "
-			"futex hand-off to one parked thread, same harness; vs floor = p50 / floor p50, "
-			"paired by round. parked = samples in which every other thread was off-CPU "
-			"before the enqueue (a runtime still spinning after 1 ms is measured spinning)",
+			"threads = parked workers (OpenMP, oneTBB: plus the submitting thread). Floors, "
+			"measured inside every run, one floor sample before each of its samples: a bare "
+			"futex hand-off to a parked thread pinned to the submitter's CPU (local) or to "
+			"the other CPU (cross); vs local / vs cross = p50 / that run's floor p50, median "
+			"over runs. The `floor` row is a bare hand-off to an unpinned thread, alone in its "
+			"process. parked = samples in which every other thread was off-CPU before the "
+			"enqueue (a runtime still spinning after 0.5 ms is measured spinning)",
 		[BENCH_IDLE] =
 			"CPU time of the whole process (CLOCK_PROCESS_CPUTIME_ID) over the idle period, "
 			"per second; the submitting thread sleeps meanwhile",
@@ -944,8 +969,6 @@ static void write_json(const char *path, struct kernel_result *krs, int argc, ch
 		struct kernel_result *kr = &krs[i];
 		if (!kr->ran)
 			continue;
-		const struct config *floor_c =
-			i == BENCH_LATENCY ? find_config(kr, RT_SERIAL, -1) : NULL;
 		for (int j = 0; j < kr->nconfigs; j++) {
 			const struct config *c = &kr->configs[j];
 			double lo, hi, m = median(c->value, c->n, &lo, &hi);
@@ -966,7 +989,13 @@ static void write_json(const char *path, struct kernel_result *krs, int argc, ch
 			json_array(f, c->value, c->n);
 			if (i == BENCH_LATENCY) {
 				fprintf(f, ", \"ratio_vs_floor\": ");
-				json_num(f, paired_ratio(c, floor_c));
+				json_num(f, ratio_vs_own_floor(c, c->cross_p50));
+				fprintf(f, ", \"ratio_vs_local_floor\": ");
+				json_num(f, ratio_vs_own_floor(c, c->local_p50));
+				fprintf(f, ", \"floor_local_p50_us\": ");
+				json_array(f, c->local_p50, c->n);
+				fprintf(f, ", \"floor_cross_p50_us\": ");
+				json_array(f, c->cross_p50, c->n);
 				fprintf(f, ", \"p99_us\": ");
 				json_array(f, c->p99, c->n);
 				fprintf(f, ", \"parked_samples\": ");

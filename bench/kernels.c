@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,60 +272,189 @@ static int others_parked(pid_t self)
 /*
  * Before each sample the submitter sleeps LAT_MIN_GAP, then polls until every other thread is
  * parked, for at most LAT_MAX_WAIT in all. A runtime whose workers spin longer than that (libomp:
- * 200 ms by default; libgomp: a few ms) is measured with its workers still spinning: its samples
- * count as not parked, the result line says how many were parked, and `idle` shows what the
- * spinning costs.
+ * 200 ms by default; libgomp: a few ms when it has a CPU per thread) is measured with its workers
+ * still spinning: its samples count as not parked, the result line says how many were parked, and
+ * `idle` shows what the spinning costs.
+ *
+ * The floors. On a VM a futex wake-up costs very different amounts depending on where the woken
+ * thread runs: on the waker's own vCPU (which then sleeps) it is a context switch, on another,
+ * halted vCPU it is an IPI through the hypervisor. So the harness keeps two helper threads parked
+ * on futexes, pinned to the first two CPUs we may use, and every sample of the runtime is preceded
+ * by one floor sample, alternately a `local` one (a bare FUTEX_WAKE of the helper pinned to the
+ * submitter's current CPU) and a `cross` one (the helper on another CPU), timed the same way: each
+ * process measures both floors in the same seconds as its own samples. A third, unpinned helper
+ * is the serial runtime's "worker" (the `floor` row: a bare hand-off, placed by the scheduler).
  */
 #define LAT_MIN_GAP_NS	200000u
-#define LAT_MAX_WAIT_NS 1000000u
+#define LAT_MAX_WAIT_NS 500000u
 #define LAT_POLL_NS	50000u
 #define LAT_WARMUP	10u
+
+enum {
+	HELPER_UNPINNED,
+	HELPER_CPU_A,
+	HELPER_CPU_B,
+	N_HELPERS
+};
+
+struct lat_helper {
+	atomic_uint go; /* bumped for each hand-off; ~0u: exit */
+	int cpu;	/* pinned to this CPU, or -1 */
+	pthread_t thread;
+	struct bench_latency *lr;
+};
 
 struct bench_latency {
 	atomic_uint started; /* 0 until the task of the current sample has started */
 	uint64_t t0, t1;
 	size_t next, samples; /* next includes the LAT_WARMUP samples */
 	size_t parked;
+	size_t nfloor[2];
 	pid_t self;
-	double *us;
+	int floors; /* interleave floor samples */
+	int nhelpers;
+	struct lat_helper helpers[N_HELPERS];
+	double *us, *floor_us[2]; /* floor_us[0]: local, [1]: cross */
 };
 
-struct bench_latency *bench_latency_new(size_t samples)
+static void *helper_main(void *p)
 {
-	struct bench_latency *lr = calloc(1, sizeof *lr);
-	if (!lr)
-		return NULL;
-	lr->us = calloc(samples ? samples : 1, sizeof(double));
-	if (!lr->us) {
-		free(lr);
-		return NULL;
+	struct lat_helper *h = p;
+	if (h->cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(h->cpu, &set);
+		(void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 	}
-	lr->samples = samples;
-	lr->self = (pid_t)syscall(SYS_gettid);
-	return lr;
+	unsigned seen = 0;
+	for (;;) {
+		unsigned g;
+		while ((g = atomic_load_explicit(&h->go, memory_order_acquire)) == seen)
+			bench_futex_wait(&h->go, seen);
+		if (g == ~0u)
+			return NULL;
+		seen = g;
+		bench_latency_task(h->lr);
+	}
+}
+
+static void handoff(struct lat_helper *h)
+{
+	/* One atomic add, one FUTEX_WAKE: the helper's wake-up is what is timed. */
+	atomic_fetch_add_explicit(&h->go, 1, memory_order_release);
+	bench_futex_wake(&h->go);
 }
 
 void bench_latency_free(struct bench_latency *lr)
 {
-	if (lr) {
-		free(lr->us);
-		free(lr);
+	if (!lr)
+		return;
+	for (int i = 0; i < lr->nhelpers; i++) {
+		atomic_store_explicit(&lr->helpers[i].go, ~0u, memory_order_release);
+		bench_futex_wake(&lr->helpers[i].go);
+		pthread_join(lr->helpers[i].thread, NULL);
 	}
+	free(lr->us);
+	free(lr->floor_us[0]);
+	free(lr->floor_us[1]);
+	free(lr);
+}
+
+struct bench_latency *bench_latency_new(size_t samples, int floors)
+{
+	struct bench_latency *lr = calloc(1, sizeof *lr);
+	if (!lr)
+		return NULL;
+	size_t n = samples ? samples : 1;
+	lr->us = calloc(n, sizeof(double));
+	lr->floor_us[0] = calloc(n, sizeof(double));
+	lr->floor_us[1] = calloc(n, sizeof(double));
+	lr->samples = samples;
+	lr->floors = floors;
+	lr->self = (pid_t)syscall(SYS_gettid);
+	/* The helpers' CPUs: the first two this process may run on (cross needs two). */
+	cpu_set_t set;
+	int cpus[2] = { -1, -1 }, found = 0;
+	if (sched_getaffinity(0, sizeof set, &set) == 0)
+		for (int c = 0; c < CPU_SETSIZE && found < 2; c++)
+			if (CPU_ISSET(c, &set))
+				cpus[found++] = c;
+	if (!lr->us || !lr->floor_us[0] || !lr->floor_us[1]) {
+		bench_latency_free(lr);
+		return NULL;
+	}
+	for (int i = 0; i < N_HELPERS; i++) {
+		struct lat_helper *h = &lr->helpers[i];
+		h->lr = lr;
+		h->cpu = i == HELPER_UNPINNED ? -1 : cpus[i - HELPER_CPU_A];
+		if (i != HELPER_UNPINNED && h->cpu < 0)
+			break; /* a single CPU: no cross floor (and no pinned helpers) */
+		if (pthread_create(&h->thread, NULL, helper_main, h) != 0) {
+			bench_latency_free(lr);
+			return NULL;
+		}
+		lr->nhelpers++;
+	}
+	return lr;
+}
+
+/* Sleeps, waits (boundedly) for the other threads to park, then takes t0. Returns 1 if parked. */
+static int pause_and_start(struct bench_latency *lr)
+{
+	uint64_t start = bench_now_ns();
+	bench_sleep_ns(LAT_MIN_GAP_NS);
+	int parked;
+	while (!(parked = others_parked(lr->self)) && bench_now_ns() - start < LAT_MAX_WAIT_NS)
+		bench_sleep_ns(LAT_POLL_NS);
+	atomic_store_explicit(&lr->started, 0, memory_order_relaxed);
+	lr->t0 = bench_now_ns();
+	return parked;
+}
+
+static double wait_started(struct bench_latency *lr)
+{
+	while (atomic_load_explicit(&lr->started, memory_order_acquire) == 0)
+		bench_futex_wait(&lr->started, 0);
+	return (double)(lr->t1 - lr->t0) / 1e3;
+}
+
+void bench_latency_floor_handoff(struct bench_latency *lr)
+{
+	handoff(&lr->helpers[HELPER_UNPINNED]);
+}
+
+/* One floor sample before runtime sample `next`: local on even samples, cross on odd ones. */
+static void floor_sample(struct bench_latency *lr)
+{
+	int cross = (int)(lr->next & 1);
+	if (lr->nhelpers < N_HELPERS)
+		return; /* one CPU */
+	(void)pause_and_start(lr);
+	int cpu = sched_getcpu();
+	struct lat_helper *a = &lr->helpers[HELPER_CPU_A], *b = &lr->helpers[HELPER_CPU_B];
+	struct lat_helper *h;
+	if (cpu == a->cpu)
+		h = cross ? b : a;
+	else if (cpu == b->cpu)
+		h = cross ? a : b;
+	else if (cross)
+		h = a; /* on a third CPU: both helpers are elsewhere */
+	else
+		return; /* no helper on this CPU: no local sample this time */
+	handoff(h);
+	double us = wait_started(lr);
+	if (lr->next >= LAT_WARMUP)
+		lr->floor_us[cross][lr->nfloor[cross]++] = us;
 }
 
 int bench_latency_begin(struct bench_latency *lr)
 {
 	if (lr->next >= lr->samples + LAT_WARMUP)
 		return 1;
-	uint64_t start = bench_now_ns();
-	bench_sleep_ns(LAT_MIN_GAP_NS);
-	int parked;
-	while (!(parked = others_parked(lr->self)) && bench_now_ns() - start < LAT_MAX_WAIT_NS)
-		bench_sleep_ns(LAT_POLL_NS);
-	if (parked && lr->next >= LAT_WARMUP)
+	if (lr->floors)
+		floor_sample(lr);
+	if (pause_and_start(lr) && lr->next >= LAT_WARMUP)
 		lr->parked++;
-	atomic_store_explicit(&lr->started, 0, memory_order_relaxed);
-	lr->t0 = bench_now_ns();
 	return 0;
 }
 
@@ -338,18 +469,26 @@ void bench_latency_task(struct bench_latency *lr)
 
 void bench_latency_end(struct bench_latency *lr)
 {
-	while (atomic_load_explicit(&lr->started, memory_order_acquire) == 0)
-		bench_futex_wait(&lr->started, 0);
+	double us = wait_started(lr);
 	if (lr->next >= LAT_WARMUP)
-		lr->us[lr->next - LAT_WARMUP] = (double)(lr->t1 - lr->t0) / 1e3;
+		lr->us[lr->next - LAT_WARMUP] = us;
 	lr->next++;
 }
 
-size_t bench_latency_result(struct bench_latency *lr, double **us, size_t *parked)
+size_t bench_latency_result(struct bench_latency *lr, double **us, double **floor_us,
+			    size_t *nfloor)
 {
 	*us = lr->us;
-	*parked = lr->parked;
+	floor_us[0] = lr->floor_us[0];
+	floor_us[1] = lr->floor_us[1];
+	nfloor[0] = lr->nfloor[0];
+	nfloor[1] = lr->nfloor[1];
 	return lr->next > LAT_WARMUP ? lr->next - LAT_WARMUP : 0;
+}
+
+size_t bench_latency_parked(const struct bench_latency *lr)
+{
+	return lr->parked;
 }
 
 /* ---- misc ---- */

@@ -8,8 +8,6 @@
 #include "bench.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 
 static int serial_start(enum bench_kernel k, int threads)
@@ -65,45 +63,14 @@ static int serial_submit(int *slots, size_t n)
 	return 0;
 }
 
-/* ---- the futex floor ---- */
-
-struct floor_helper {
-	atomic_uint go; /* bumped by the submitter for each sample; ~0u: exit */
-	struct bench_latency *lr;
-};
-
-static void *floor_main(void *p)
-{
-	struct floor_helper *h = p;
-	unsigned seen = 0;
-	for (;;) {
-		unsigned g;
-		while ((g = atomic_load_explicit(&h->go, memory_order_acquire)) == seen)
-			bench_futex_wait(&h->go, seen);
-		if (g == ~0u)
-			return NULL;
-		seen = g;
-		bench_latency_task(h->lr);
-	}
-}
+/* ---- the futex floor: the harness's own helper thread is the "worker" ---- */
 
 static int serial_latency(struct bench_latency *lr)
 {
-	struct floor_helper h = { .lr = lr };
-	pthread_t thread;
-	int rc = pthread_create(&thread, NULL, floor_main, &h);
-	if (rc != 0)
-		return rc;
-	unsigned g = 0;
 	while (bench_latency_begin(lr) == 0) {
-		/* The hand-off: one store, one FUTEX_WAKE; the helper's wake-up is what is timed. */
-		atomic_store_explicit(&h.go, ++g, memory_order_release);
-		bench_futex_wake(&h.go);
+		bench_latency_floor_handoff(lr);
 		bench_latency_end(lr);
 	}
-	atomic_store_explicit(&h.go, ~0u, memory_order_release);
-	bench_futex_wake(&h.go);
-	pthread_join(thread, NULL);
 	return 0;
 }
 
