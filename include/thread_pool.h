@@ -156,6 +156,127 @@ TP_API tp_future *tp_future_retain(tp_future *f);
  */
 TP_API void tp_future_release(tp_future *f);
 
+/*
+ * Waits for f without running any other task: if f has not started, the caller claims it and runs
+ * it itself (also from outside the pool); if it is running elsewhere, the caller blocks until it
+ * finishes or the deadline (absolute CLOCK_MONOTONIC, NULL: none) passes. Use it from a task that
+ * holds a lock which other tasks may need: tp_future_wait() on a worker runs unrelated pending
+ * tasks while it waits, and one of them could need that lock. Returns as tp_future_wait_until().
+ */
+TP_API int tp_future_wait_nohelp(tp_future *f, const struct timespec *deadline);
+
+/*
+ * Submits n tasks fn(args[0]) ... fn(args[n-1]) at once and stores their futures in out[0..n-1]
+ * (the caller owns each). From outside the pool: one pass through the gate, one splice into the
+ * injection queue and at most one wake-up for the whole batch (woken workers wake the next). All or
+ * nothing: returns 0, or EINVAL (NULL pool, fn, args or out), ESHUTDOWN or ENOMEM with no task
+ * submitted. n == 0 returns 0.
+ */
+TP_API int tp_enqueue_batch(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n,
+			    tp_future **out);
+
+/* ------------------------------------------------------------------------------------------------
+ * Fork-join with caller-owned frames (no allocation)
+ *
+ * The waiting policy, in one place:
+ *  - tp_join() runs only the joined task's relatives: tasks the calling task spawned after it
+ *    (popped from the caller's own deque), and, when the task was stolen, tasks the thief spawned
+ *    (leapfrogging). It never runs unrelated work, so its stack stays bounded by the recursion.
+ *  - tp_future_wait() / tp_future_wait_until() on a worker run any pending task of the pool (own
+ *    deque, injection queue, steals): best throughput, but a waiter holding a lock could run a task
+ *    that needs the same lock. tp_future_wait_nohelp() runs nothing else.
+ *  - Loops (tp_parallel_for/reduce) and groups wait like tp_join() and tp_future_wait() resp.
+ * --------------------------------------------------------------------------------------------- */
+
+/*
+ * A task frame, owned by the caller (typically a local variable of the spawning function). The
+ * fields are private: never read or write them. A frame must be joined before its storage goes
+ * away (before the spawning function returns), and joined exactly once.
+ */
+typedef struct tp_task {
+	tp_task_fn fn_;
+	void *arg_;
+	void *thief_;
+	unsigned state_;
+	int result_;
+} tp_task;
+
+/*
+ * Spawns fn(arg) on the calling worker's own deque, in `task`: no allocation, no atomic
+ * read-modify-write. Must be called from a task running on a pool; from any other thread the task
+ * is run later by tp_join() itself (serial semantics). Never fails, never blocks.
+ */
+TP_API void tp_spawn(tp_task *task, tp_task_fn fn, void *arg);
+
+/*
+ * Waits for a spawned task and returns its code. If no thief took it, the caller pops it back and
+ * runs it inline (no atomic read-modify-write); otherwise it runs the thief's spawned tasks while it
+ * waits. Joins may come in any order; the most recent spawn first is the cheap case. Must be called
+ * by the thread that spawned `task`.
+ */
+TP_API int tp_join(tp_task *task);
+
+/* A group of tasks waited for together. Caller-owned; fields private. */
+typedef struct tp_group {
+	tp_pool *pool_;
+	void *head_;
+	int error_;
+	unsigned cancelled_;
+	size_t count_;
+} tp_group;
+
+/* Starts an empty group on `pool`. EINVAL for NULL arguments. */
+TP_API int tp_group_init(tp_group *group, tp_pool *pool);
+
+/*
+ * Adds fn(arg) to the group (as tp_enqueue(); records are recycled, not malloc'd in the steady
+ * state). Returns 0, EINVAL, ECANCELED (the group was cancelled), ESHUTDOWN or ENOMEM. Only the
+ * thread that owns the group may add to it, wait for it or cancel it, unless it synchronises.
+ */
+TP_API int tp_group_spawn(tp_group *group, tp_task_fn fn, void *arg);
+
+/*
+ * Waits for every task of the group (helping, as tp_future_wait()), releases them, and returns 0 or
+ * the first non-zero code a task returned (first in time); ECANCELED if the group was cancelled
+ * and no task failed. The group is empty and reusable afterwards.
+ */
+TP_API int tp_group_wait(tp_group *group);
+
+/* Cancels the group's tasks that have not started, and refuses later spawns. Never blocks. */
+TP_API void tp_group_cancel(tp_group *group);
+
+/* A loop body: runs iterations [begin, end) with the caller's context. */
+typedef void (*tp_for_fn)(size_t begin, size_t end, void *ctx);
+
+/*
+ * Runs body over [begin, end) in chunks of `grain` iterations (0: automatic) on the pool, split
+ * lazily: a chunk is split in halves only when another worker is idle or asks for work, so on one
+ * busy worker it costs little more than the serial loop. From outside the pool it submits the loop
+ * and blocks until it is done; from a task of the pool it runs the loop there (nested loops are
+ * fine). Returns 0, or EINVAL (NULL pool/body, begin > end), ESHUTDOWN, ENOMEM.
+ */
+TP_API int tp_parallel_for(tp_pool *pool, size_t begin, size_t end, size_t grain, tp_for_fn body,
+			   void *ctx);
+
+/* A reduce body: folds iterations [begin, end) into the accumulator `acc`. */
+typedef void (*tp_reduce_fn)(size_t begin, size_t end, void *acc, void *ctx);
+/* Combines `other` into `acc` (both accumulators); must be associative. */
+typedef void (*tp_combine_fn)(void *acc, const void *other, void *ctx);
+
+/* The largest accumulator tp_parallel_reduce() takes, in bytes. */
+#define TP_REDUCE_MAX_SIZE 256
+
+/*
+ * Reduces [begin, end) into `result` (acc_size bytes, at most TP_REDUCE_MAX_SIZE): each split
+ * starts from a copy of `identity` (acc_size bytes), folds its iterations with body, and the
+ * partial results are combined in iteration order (so a non-commutative combine is fine). Splits
+ * as tp_parallel_for(). Returns 0, or EINVAL (NULL pointers, begin > end, acc_size 0 or too
+ * large), ESHUTDOWN, ENOMEM; `result` is written only on success.
+ */
+TP_API int tp_parallel_reduce(tp_pool *pool, size_t begin, size_t end, size_t grain, void *result,
+			      const void *identity, size_t acc_size, tp_reduce_fn body,
+			      tp_combine_fn combine, void *ctx);
+
 /* ------------------------------------------------------------------------------------------------
  * Logger
  * --------------------------------------------------------------------------------------------- */

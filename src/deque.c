@@ -29,7 +29,10 @@ int tp__deque_init(struct tp__deque *q, size_t capacity)
 		return ENOMEM;
 	/* Start at 1 so that take's bottom - 1 never wraps below zero. */
 	q->top = 1;
+	q->split = 1;
 	q->bottom = 1;
+	q->top_seen = 1;
+	q->split_request = 0;
 	q->retired = NULL;
 	return 0;
 }

@@ -1,34 +1,47 @@
 /*
- * deque.h - the Chase-Lev work-stealing deque, one per worker.
+ * deque.h - the work-stealing deque, one per worker: Chase-Lev with a private part.
  *
  * Overview
  *   The owner pushes and takes at the bottom (LIFO: the newest fork runs first, its data still in
- *   cache); thieves steal at the top (FIFO: the oldest, usually largest, piece of work). This is
- *   the algorithm of Chase and Lev ("Dynamic circular work-stealing deque", SPAA 2005) in the C11
- *   formulation of Le, Pop, Cohen and Zappa Nardelli ("Correct and efficient work-stealing for weak
- *   memory models", PPoPP 2013), whose orderings are kept one for one below.
+ *   cache); thieves steal at the top (FIFO: the oldest, usually largest, piece of work). The
+ *   shared part is the algorithm of Chase and Lev ("Dynamic circular work-stealing deque", SPAA
+ *   2005) in the C11 formulation of Le, Pop, Cohen and Zappa Nardelli ("Correct and efficient
+ *   work-stealing for weak memory models", PPoPP 2013), whose orderings are kept one for one,
+ *   with `split` in the role of their `bottom`.
+ *
+ *   Below `split` lies a private part (Lace's split deque: van Dijk and van de Pol, "Lace:
+ *   non-blocking split deque for work-stealing", 2014): the owner pushes there and takes back from
+ *   there with plain stores, no fence and no read-modify-write, because no thief can see it. A
+ *   thief that finds the shared part empty raises `split_request`; the owner notices it (one
+ *   relaxed load) at its next push or take and publishes its private items by moving `split` up
+ *   (a release store). Futures and injected batches are published at once, frames lazily.
+ *
+ *	top             split            bottom
+ *	 | shared: steal |  private: owner  |
  *
  * Invariants
- *   - top only grows, by CAS (thieves, and the owner when it takes the last item).
- *   - bottom is written only by the owner; items live in slots [top, bottom).
+ *   - top <= split <= bottom, except inside tp__deque_take's race for the last shared item.
+ *   - top only grows, by CAS (thieves, and the owner when it takes the last shared item).
+ *   - split and bottom are written by the owner only; thieves read split, never bottom.
  *   - The buffer is a power-of-two ring. When full, the owner copies it into one twice the size and
  *     publishes the new one; the old one is retired, not freed, until tp__deque_destroy(), because a
  *     thief may still read a slot of it (the slot it read is still valid: the owner writes new items
  *     only into the current buffer). Doubling bounds the retired memory below the current size.
  *
  * Who may run what at the same time
- *   | operation                      | owner thread only | concurrent with            |
- *   |--------------------------------|-------------------|----------------------------|
- *   | tp__deque_push, tp__deque_take | yes               | any number of steals       |
- *   | tp__deque_steal                | no                | push, take, other steals   |
- *   | tp__deque_init, _destroy       | yes               | nothing                    |
- *   tp__deque_steal is lock-free; push and take are wait-free except for the growth copy.
+ *   | operation                                   | owner thread only | concurrent with       |
+ *   |---------------------------------------------|-------------------|-----------------------|
+ *   | tp__deque_push, _publish, _take, _take_top   | yes               | any number of steals  |
+ *   | tp__deque_steal, _looks_nonempty            | no                | everything but init   |
+ *   | tp__deque_init, _destroy                    | yes               | nothing               |
+ *   tp__deque_steal is lock-free; the owner's operations are wait-free except growth's copy.
  */
 #ifndef TP_DEQUE_H
 #define TP_DEQUE_H
 
 #include <errno.h>
 #include <stdalign.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,10 +56,13 @@ struct tp__deque_buf {
 };
 
 struct tp__deque {
-	alignas(TP__CACHE_LINE) uint64_t top;	 /* shared: thieves CAS it; its own line */
-	alignas(TP__CACHE_LINE) uint64_t bottom; /* written by the owner, read by thieves */
-	struct tp__deque_buf *buf;     /* stored by the owner (release), read by thieves */
+	alignas(TP__CACHE_LINE) uint64_t top;	 /* shared: thieves CAS it */
+	alignas(TP__CACHE_LINE) uint64_t split;	 /* owner stores, thieves load */
+	struct tp__deque_buf *buf;		 /* owner stores (release), thieves load */
+	alignas(TP__CACHE_LINE) uint64_t bottom; /* owner only */
+	uint64_t top_seen;	       /* owner only: an old value of top (top only grows) */
 	struct tp__deque_buf *retired; /* owner only */
+	alignas(TP__CACHE_LINE) uint32_t split_request; /* thieves store 1, the owner clears */
 };
 
 /* Result of a steal: a thief that lost a race may retry at once, an empty deque is not worth it. */
@@ -66,72 +82,151 @@ void tp__deque_destroy(struct tp__deque *q);
 struct tp__deque_buf *tp__deque_grow(struct tp__deque *q, struct tp__deque_buf *a, uint64_t t,
 				     uint64_t b);
 
-/* Owner only. 0, or ENOMEM when the deque was full and could not grow (nothing pushed then). */
+/* Owner only: makes every private item stealable, and answers a pending request. */
+static inline void tp__deque_publish(struct tp__deque *q)
+{
+	/* (stores of the slots, and of whatever the items point to) before (store of split),
+	 * release: pairs with the acquire load of split in tp__deque_steal. */
+	tp__store_rel_u64(&q->split, q->bottom);
+	if (tp__load_rlx_u32(&q->split_request))
+		tp__store_rlx_u32(&q->split_request, 0);
+}
+
+/* Owner only: true if a thief found the shared part empty since the last publication. */
+static inline bool tp__deque_requested(const struct tp__deque *q)
+{
+	return tp__load_rlx_u32(&q->split_request) != 0;
+}
+
+/*
+ * Owner only. Pushes into the private part; the caller publishes when it wants the item
+ * stealable. 0, or ENOMEM when the deque was full and could not grow (nothing pushed then).
+ */
 static inline int tp__deque_push(struct tp__deque *q, void *item)
 {
-	uint64_t b = tp__load_rlx_u64(&q->bottom);
-	/* (load of top) acquire, pairs with a thief's CAS of top: the thief's read of the slot at
-	 * the old top happens before we overwrite that slot after wrapping around. */
-	uint64_t t = tp__load_acq_u64(&q->top);
+	uint64_t b = q->bottom;
 	struct tp__deque_buf *a = tp__load_rlx_ptr((void *const *)&q->buf);
 
-	if (b - t > a->mask) {
-		a = tp__deque_grow(q, a, t, b);
+	if (b - q->top_seen > a->mask) {
+		/* (load of top) acquire, pairs with a thief's CAS of top: the thief's read of the
+		 * slot at the old top happens before we overwrite that slot after wrapping. */
+		q->top_seen = tp__load_acq_u64(&q->top);
+		if (b - q->top_seen > a->mask) {
+			a = tp__deque_grow(q, a, q->top_seen, b);
+			if (a == NULL)
+				return ENOMEM;
+		}
+	}
+	tp__store_rlx_ptr(&a->slots[b & a->mask], item);
+	q->bottom = b + 1;
+	return 0;
+}
+
+/* Owner only: makes room for n more pushes, so that they cannot fail. 0 or ENOMEM. */
+static inline int tp__deque_reserve(struct tp__deque *q, uint64_t n)
+{
+	struct tp__deque_buf *a = tp__load_rlx_ptr((void *const *)&q->buf);
+
+	/* acquire: as in tp__deque_push. */
+	q->top_seen = tp__load_acq_u64(&q->top);
+	while (q->bottom + n - q->top_seen > a->mask + 1) {
+		a = tp__deque_grow(q, a, q->top_seen, q->bottom);
 		if (a == NULL)
 			return ENOMEM;
 	}
-	tp__store_rlx_ptr(&a->slots[b & a->mask], item);
-	/* (store of the slot) before (store of bottom), release: pairs with the acquire load of
-	 * bottom in tp__deque_steal, so a thief that sees the new bottom sees the item. */
-	tp__store_rel_u64(&q->bottom, b + 1);
 	return 0;
+}
+
+/*
+ * Owner only, for the shared part: Chase-Lev's take with split as its bottom. Called when the
+ * private part is empty (bottom == split).
+ */
+static inline void *tp__deque_take_shared(struct tp__deque *q)
+{
+	uint64_t b = q->bottom;
+	uint64_t s, t;
+	struct tp__deque_buf *a;
+	void *item;
+
+	/* top only grows: if we already saw it at b, the shared part is empty without a fence. */
+	if (q->top_seen == b)
+		return NULL;
+	s = b - 1;
+	a = tp__load_rlx_ptr((void *const *)&q->buf);
+	tp__store_sc_u64(&q->split, s);
+	/* (store of split) before (load of top), store-load: pairs with the fence between a
+	 * thief's loads of top and split. Either the thief sees the lowered split and backs off,
+	 * or we see its raised top; both can never take the same last item. */
+	tp__fence_sc();
+	t = tp__load_sc_u64(&q->top);
+	q->top_seen = t;
+	if ((int64_t)(s - t) < 0) {
+		/* Empty: restore split. */
+		tp__store_rlx_u64(&q->split, b);
+		return NULL;
+	}
+	item = tp__load_rlx_ptr(&a->slots[s & a->mask]);
+	if (t == s) {
+		/* The last item: race the thieves for it on top, seq_cst CAS. */
+		if (!tp__cas_u64(&q->top, t, t + 1))
+			item = NULL;
+		q->top_seen = t + 1;
+		tp__store_rlx_u64(&q->split, b);
+		return item;
+	}
+	q->bottom = s;
+	return item;
 }
 
 /* Owner only. The newest item, or NULL when empty (items are never NULL). */
 static inline void *tp__deque_take(struct tp__deque *q)
 {
-	uint64_t b = tp__load_rlx_u64(&q->bottom) - 1;
-	struct tp__deque_buf *a = tp__load_rlx_ptr((void *const *)&q->buf);
-	uint64_t t;
-	void *item;
+	uint64_t b = q->bottom;
 
-	tp__store_sc_u64(&q->bottom, b);
-	/* (store of bottom) before (load of top), store-load: pairs with the fence between a thief's
-	 * loads of top and bottom. Either the thief sees the lowered bottom and backs off, or we see
-	 * its raised top; both can never take the same last item. */
-	tp__fence_sc();
-	t = tp__load_sc_u64(&q->top);
-	if ((int64_t)(b - t) < 0) {
-		/* Empty: restore bottom. */
-		tp__store_rlx_u64(&q->bottom, b + 1);
-		return NULL;
+	if (b > tp__load_rlx_u64(&q->split)) {
+		/* Private: no thief can see this slot. */
+		struct tp__deque_buf *a = tp__load_rlx_ptr((void *const *)&q->buf);
+
+		q->bottom = b - 1;
+		/* A thief is hungry: hand it the rest of the private part. */
+		if (tp__deque_requested(q) && b - 1 > tp__load_rlx_u64(&q->split))
+			tp__deque_publish(q);
+		return tp__load_rlx_ptr(&a->slots[(b - 1) & a->mask]);
 	}
-	item = tp__load_rlx_ptr(&a->slots[b & a->mask]);
-	if (t == b) {
-		/* The last item: race the thieves for it on top, seq_cst CAS. */
-		if (!tp__cas_u64(&q->top, t, t + 1))
-			item = NULL;
-		tp__store_rlx_u64(&q->bottom, b + 1);
-	}
-	return item;
+	return tp__deque_take_shared(q);
 }
 
-/* Any thread. On TP__STEAL_OK, *out holds the oldest item. */
+/* Owner only: the newest item without taking it, or NULL when empty. */
+static inline void *tp__deque_peek(const struct tp__deque *q)
+{
+	struct tp__deque_buf *a = tp__load_rlx_ptr((void *const *)&q->buf);
+
+	if (q->bottom == q->top_seen)
+		return NULL;
+	return tp__load_rlx_ptr(&a->slots[(q->bottom - 1) & a->mask]);
+}
+
+/* Any thread. On TP__STEAL_OK, *out holds the oldest shared item. */
 static inline enum tp__steal_result tp__deque_steal(struct tp__deque *q, void **out)
 {
 	/* (load of top) acquire, pairs with the CAS of another thief or of the owner's take. */
 	uint64_t t = tp__load_sc_u64(&q->top);
-	uint64_t b;
+	uint64_t s;
 	struct tp__deque_buf *a;
 	void *item;
 
-	/* (load of top) before (load of bottom), store-load: pairs with the fence in
-	 * tp__deque_take; see there. */
+	/* (load of top) before (load of split), store-load: pairs with the fence in
+	 * tp__deque_take_shared; see there. */
 	tp__fence_sc();
-	/* (load of bottom) acquire, pairs with the release store of bottom in tp__deque_push. */
-	b = tp__load_sc_u64(&q->bottom);
-	if ((int64_t)(b - t) <= 0)
+	/* (load of split) acquire, pairs with the release store of split in tp__deque_publish. */
+	s = tp__load_sc_u64(&q->split);
+	if ((int64_t)(s - t) <= 0) {
+		/* Ask the owner to publish its private part (checked before writing, so that
+		 * hungry thieves do not keep stealing the owner's cache line). */
+		if (!tp__load_rlx_u32(&q->split_request))
+			tp__store_rlx_u32(&q->split_request, 1);
 		return TP__STEAL_EMPTY;
+	}
 	/* (load of buf) acquire, pairs with the release store of a grown buffer: its slots are
 	 * filled before we can see it. */
 	a = tp__load_acq_ptr((void *const *)&q->buf);
@@ -144,15 +239,15 @@ static inline enum tp__steal_result tp__deque_steal(struct tp__deque *q, void **
 }
 
 /*
- * Any thread: true if the deque looked non-empty. Call it after a tp__fence_sc() when the answer
- * must pair with a push (the sleep check); otherwise it is a hint.
+ * Any thread: true if the shared part looked non-empty. Call it after a tp__fence_sc() when the
+ * answer must pair with a publication (the sleep check); otherwise it is a hint.
  */
-static inline int tp__deque_looks_nonempty(struct tp__deque *q)
+static inline bool tp__deque_looks_nonempty(struct tp__deque *q)
 {
 	uint64_t t = tp__load_sc_u64(&q->top);
-	uint64_t b = tp__load_sc_u64(&q->bottom);
+	uint64_t s = tp__load_sc_u64(&q->split);
 
-	return (int64_t)(b - t) > 0;
+	return (int64_t)(s - t) > 0;
 }
 
 #endif /* TP_DEQUE_H */

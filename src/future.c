@@ -35,21 +35,26 @@ void tp__future_unref(struct tp_future *f, uint32_t n)
 		tp__record_free(f, tp__self_cache(f->home));
 }
 
-/* Publishes a final status. Without sleepers, the runtime's reference drops in the same CAS. */
-static void publish_final(struct tp_future *f, uint32_t status)
+/*
+ * Publishes a final status and, if `drop`, the runtime's reference (in the same CAS when nobody
+ * sleeps on the word).
+ */
+static void publish_final(struct tp_future *f, uint32_t status, bool drop)
 {
 	uint32_t v = tp__load_rlx_u32(&f->word);
 
 	for (;;) {
-		if (v & TP__WAITERS) {
+		if ((v & TP__WAITERS) || !drop) {
 			uint32_t n = (v & ~(TP__ST_MASK | TP__WAITERS)) | status;
 
 			/* seq_cst CAS (release): `result` is visible to whoever sees the status. */
 			if (!tp__cas_value_u32(&f->word, &v, n))
 				continue;
 			/* Waiters hold references: the word stays valid through the wake. */
-			tp__futex_wake_all(&f->word);
-			tp__future_unref(f, 1);
+			if (v & TP__WAITERS)
+				tp__futex_wake_all(&f->word);
+			if (drop)
+				tp__future_unref(f, 1);
 			return;
 		}
 		if (tp__cas_value_u32(&f->word, &v, ((v & ~TP__ST_MASK) | status) - TP__REF_ONE)) {
@@ -60,10 +65,29 @@ static void publish_final(struct tp_future *f, uint32_t status)
 	}
 }
 
+static void note_group_error(struct tp_future *f, int code)
+{
+	/* The first failure in time wins: a CAS from 0. Before the final status, so the group's
+	 * waiter, who waits for that status, sees it. */
+	if (code != 0 && f->group != NULL)
+		(void)tp__cas_u32((uint32_t *)&f->group->error_, 0, (uint32_t)code);
+}
+
 void tp__future_finish(struct tp_future *f, int code)
 {
 	f->result = code;
-	publish_final(f, code == 0 ? TP_FUTURE_DONE : TP_FUTURE_FAILED);
+	note_group_error(f, code);
+	publish_final(f, code == 0 ? TP_FUTURE_DONE : TP_FUTURE_FAILED, true);
+}
+
+int tp__future_run_claimed(struct tp_future *f)
+{
+	int code = f->fn(f->arg);
+
+	f->result = code;
+	note_group_error(f, code);
+	publish_final(f, code == 0 ? TP_FUTURE_DONE : TP_FUTURE_FAILED, false);
+	return code;
 }
 
 bool tp__future_cancel(struct tp_future *f)
@@ -130,6 +154,21 @@ int tp_future_wait_until(tp_future *f, const struct timespec *deadline)
 	/* Not final, so the pool is alive: comparing with it is safe. */
 	if (self != NULL && self->pool == f->pool)
 		return tp__worker_help(self, f, deadline);
+	return tp__future_block(f, deadline);
+}
+
+int tp_future_wait_nohelp(tp_future *f, const struct timespec *deadline)
+{
+	uint32_t v;
+
+	if (f == NULL || !deadline_valid(deadline))
+		return EINVAL;
+	v = tp__load_acq_u32(&f->word);
+	if (tp__status_final(v))
+		return tp__future_code(f, v);
+	/* Not started: run it here. Its queue entry is skipped later (no longer PENDING). */
+	if (tp__future_start(f))
+		return tp__future_run_claimed(f);
 	return tp__future_block(f, deadline);
 }
 

@@ -44,6 +44,8 @@ struct tp_future {
 	void *arg;
 	tp_pool *pool;	       /* identity only: never dereferenced once the status is final */
 	struct tp__home *home; /* where the record returns when its last reference drops */
+	tp_group *group;       /* the group it belongs to, or NULL (owner of the group only) */
+	struct tp_future *group_next;
 	union {
 		struct cds_wfcq_node node;   /* injection queue link, while queued */
 		struct tp_future *next_free; /* free-list link, while recycled */
@@ -63,6 +65,7 @@ static inline void tp__future_init(struct tp_future *f, tp_pool *pool, tp_task_f
 	f->fn = fn;
 	f->arg = arg;
 	f->pool = pool;
+	f->group = NULL;
 }
 
 /* The task's code for a final word (0, the task's error, or ECANCELED). */
@@ -92,6 +95,10 @@ bool tp__future_cancel(struct tp_future *f);
 
 /* Drops n references; recycles the record when none are left. */
 void tp__future_unref(struct tp_future *f, uint32_t n);
+
+/* Runs a record's task on the calling thread after a successful tp__future_start(), publishing
+ * its final status but keeping the runtime's reference (the record is still in a queue). */
+int tp__future_run_claimed(struct tp_future *f);
 
 /* Blocks (no helping) until final or the deadline; returns the code or ETIMEDOUT. */
 int tp__future_block(struct tp_future *f, const struct timespec *deadline);

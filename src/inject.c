@@ -16,6 +16,21 @@ void tp__inject_push(struct tp__inject *q, struct tp_future *f)
 	(void)cds_wfcq_enqueue(&q->head, &q->tail, &f->node);
 }
 
+void tp__inject_push_many(struct tp__inject *q, struct tp_future **recs, size_t n)
+{
+	struct __cds_wfcq_head head;
+	struct cds_wfcq_tail tail;
+
+	/* A private queue first (no other thread sees it), then one splice into the shared one. */
+	__cds_wfcq_init(&head, &tail);
+	for (size_t i = 0; i < n; i++) {
+		cds_wfcq_node_init(&recs[i]->node);
+		tp__hb_release(recs[i]);
+		(void)cds_wfcq_enqueue(&head, &tail, &recs[i]->node);
+	}
+	(void)__cds_wfcq_splice_blocking(&q->head, &q->tail, &head, &tail);
+}
+
 size_t tp__inject_take(struct tp__inject *q, struct tp_future **out, size_t max)
 {
 	size_t n = 0;

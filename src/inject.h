@@ -37,6 +37,9 @@ void tp__inject_init(struct tp__inject *q);
 /* Any thread, wait-free. The exchange inside is a full barrier. */
 void tp__inject_push(struct tp__inject *q, struct tp_future *f);
 
+/* Any thread, wait-free: n records in order, with one exchange of the shared tail (a splice). */
+void tp__inject_push_many(struct tp__inject *q, struct tp_future **recs, size_t n);
+
 /*
  * A worker: dequeues up to `max` records into out[] in FIFO order and returns how many. 0 when
  * empty, when another worker holds the consumer lock, or when the head is mid-append.

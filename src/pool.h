@@ -26,6 +26,7 @@
 
 #include "thread_pool.h"
 #include "deque.h"
+#include "frame.h"
 #include "inject.h"
 #include "park.h"
 #include "task_cache.h"
@@ -75,12 +76,20 @@ extern TP__TLS struct tp__worker *tp__self;
 
 /* worker.c */
 void *tp__worker_main(void *arg);
-/* Runs (or, in CANCEL mode, cancels) a record taken from a queue, and retires it. */
-void tp__worker_run(struct tp__worker *w, struct tp_future *f);
-/* One attempt to find a record: own deque, injection queue, then steal. NULL if none. */
-struct tp_future *tp__worker_find(struct tp__worker *w);
+/*
+ * Runs an item taken from a queue: a frame (tp_spawn), or a record (tp_enqueue), which in CANCEL
+ * mode is cancelled instead, and retired either way.
+ */
+void tp__worker_run_item(struct tp__worker *w, void *item);
+/* One attempt to find an item: own deque, up to inject_max records of the injection queue, then
+ * steal. NULL if none. */
+void *tp__worker_find(struct tp__worker *w, size_t inject_max);
 /* A worker waits for f while running other tasks; returns when f is final or at the deadline. */
 int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct timespec *deadline);
+
+/* submit.c: allocates, initialises and submits n records (all or nothing); 0 or an errno. */
+int tp__submit(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_group *group,
+	       struct tp_future **out);
 
 /* The record cache of the calling thread for records of `pool`, or NULL. */
 static inline struct tp__cache *tp__self_cache(const struct tp__home *home)

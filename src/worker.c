@@ -36,11 +36,15 @@ static inline uint64_t rng_next(uint64_t *s)
 	return x;
 }
 
-static struct tp_future *take_inject(struct tp__worker *w)
+/*
+ * Takes up to `max` records from the injection queue: runs the oldest, pushes the rest on the
+ * worker's deque and publishes them at once (they must never strand behind a busy worker).
+ */
+static void *take_inject(struct tp__worker *w, size_t max)
 {
 	tp_pool *pool = w->pool;
 	struct tp_future *batch[TP__INJECT_BATCH];
-	size_t n = tp__inject_take(&pool->inject, batch, TP__INJECT_BATCH);
+	size_t n = tp__inject_take(&pool->inject, batch, max);
 
 	if (n == 0)
 		return NULL;
@@ -48,17 +52,20 @@ static struct tp_future *take_inject(struct tp__worker *w)
 	 * once, rather than one ownership transfer at a time when each task's CAS needs it. */
 	for (size_t i = 0; i < n; i++)
 		__builtin_prefetch(batch[i], 1);
-	/* Run the oldest now; push the rest newest first, so that take() pops them oldest first. */
-	for (size_t i = n - 1; i >= 1; i--)
-		if (tp__deque_push(&w->deque, batch[i]) != 0)
-			tp__inject_push(&pool->inject,
-					batch[i]); /* no memory to grow: hand it back */
-	if (n > 1 && tp__park_any_idle_hint(&pool->park))
-		(void)tp__park_wake_one(&pool->park);
+	if (n > 1) {
+		/* Newest first, so that take() pops them oldest first. */
+		for (size_t i = n - 1; i >= 1; i--)
+			if (tp__deque_push(&w->deque, batch[i]) != 0)
+				/* No memory to grow the deque: hand it back. */
+				tp__inject_push(&pool->inject, batch[i]);
+		tp__deque_publish(&w->deque);
+		if (tp__park_any_idle_hint(&pool->park))
+			(void)tp__park_wake_one(&pool->park);
+	}
 	return batch[0];
 }
 
-static struct tp_future *steal_round(struct tp__worker *w)
+static void *steal_round(struct tp__worker *w)
 {
 	tp_pool *pool = w->pool;
 	size_t n = pool->n;
@@ -87,19 +94,19 @@ static struct tp_future *steal_round(struct tp__worker *w)
 	return NULL;
 }
 
-struct tp_future *tp__worker_find(struct tp__worker *w)
+void *tp__worker_find(struct tp__worker *w, size_t inject_max)
 {
-	struct tp_future *f = tp__deque_take(&w->deque);
+	void *item = tp__deque_take(&w->deque);
 
-	if (f != NULL)
-		return f;
-	f = take_inject(w);
-	if (f != NULL)
-		return f;
+	if (item != NULL)
+		return item;
+	item = take_inject(w, inject_max);
+	if (item != NULL)
+		return item;
 	return steal_round(w);
 }
 
-void tp__worker_run(struct tp__worker *w, struct tp_future *f)
+static void run_record(struct tp__worker *w, struct tp_future *f)
 {
 	tp_pool *pool = w->pool;
 
@@ -122,6 +129,14 @@ void tp__worker_run(struct tp__worker *w, struct tp_future *f)
 	/* (everything the task did, its forks' spawned counts included) before (this count), for
 	 * the shutdown's quiescence check. */
 	tp__store_sc_u64(&w->finished, tp__load_rlx_u64(&w->finished) + 1);
+}
+
+void tp__worker_run_item(struct tp__worker *w, void *item)
+{
+	if (tp__item_is_frame(item))
+		tp__frame_run(w, tp__item_frame(item));
+	else
+		run_record(w, item);
 }
 
 /* After a fence: could any source hold work? (Also true for a queue caught mid-append.) */
@@ -174,16 +189,16 @@ static bool park(struct tp__worker *w)
 }
 
 /* A few rounds of find() with pauses in between, before parking or blocking. */
-static struct tp_future *find_spinning(struct tp__worker *w)
+static void *find_spinning(struct tp__worker *w, size_t inject_max)
 {
 	for (int round = 0; round < IDLE_ROUNDS; round++) {
-		struct tp_future *f;
+		void *item;
 
 		for (int i = 0; i < IDLE_PAUSES; i++)
 			tp__cpu_relax();
-		f = tp__worker_find(w);
-		if (f != NULL)
-			return f;
+		item = tp__worker_find(w, inject_max);
+		if (item != NULL)
+			return item;
 	}
 	return NULL;
 }
@@ -195,12 +210,12 @@ void *tp__worker_main(void *arg)
 	tp__self = w;
 	TP_LOG(w->pool->logger, TP_LOG_DEBUG, "worker %zu started", w->index);
 	for (;;) {
-		struct tp_future *f = tp__worker_find(w);
+		void *item = tp__worker_find(w, TP__INJECT_BATCH);
 
-		if (f == NULL)
-			f = find_spinning(w);
-		if (f != NULL) {
-			tp__worker_run(w, f);
+		if (item == NULL)
+			item = find_spinning(w, TP__INJECT_BATCH);
+		if (item != NULL) {
+			tp__worker_run_item(w, item);
 			continue;
 		}
 		if (park(w))
@@ -227,17 +242,19 @@ int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct time
 	for (;;) {
 		/* acquire: pairs with the CAS that published the final status (and `result`). */
 		uint32_t v = tp__load_acq_u32(&f->word);
-		struct tp_future *g;
+		void *item;
 
 		if (tp__status_final(v))
 			return tp__future_code(f, v);
 		if (deadline_passed(deadline))
 			return ETIMEDOUT;
-		g = tp__worker_find(w);
-		if (g == NULL)
-			g = find_spinning(w);
-		if (g != NULL) {
-			tp__worker_run(w, g);
+		/* One record at a time from the injection queue: a batch would leave unrelated
+		 * tasks on this deque, above the frames of the task that waits. */
+		item = tp__worker_find(w, 1);
+		if (item == NULL)
+			item = find_spinning(w, 1);
+		if (item != NULL) {
+			tp__worker_run_item(w, item);
 			continue;
 		}
 		/* Pairs the loads of work_visible() with any publication, as parking does. */

@@ -35,6 +35,7 @@ static void deque_thief_fifo(void **state)
 	assert_int_equal(tp__deque_steal(&q, &item), TP__STEAL_EMPTY);
 	for (long i = 0; i < 10; i++)
 		assert_int_equal(tp__deque_push(&q, ITEM(i)), 0);
+	tp__deque_publish(&q);
 	for (long i = 0; i < 10; i++) {
 		assert_int_equal(tp__deque_steal(&q, &item), TP__STEAL_OK);
 		assert_ptr_equal(item, ITEM(i));
@@ -53,6 +54,7 @@ static void deque_mixed_ends(void **state)
 	assert_int_equal(tp__deque_init(&q, 4), 0);
 	for (long i = 0; i < 4; i++)
 		assert_int_equal(tp__deque_push(&q, ITEM(i)), 0);
+	tp__deque_publish(&q);
 	assert_int_equal(tp__deque_steal(&q, &item), TP__STEAL_OK);
 	assert_ptr_equal(item, ITEM(0));
 	assert_ptr_equal(tp__deque_take(&q), ITEM(3));
@@ -76,10 +78,12 @@ static void deque_grows_and_keeps_order(void **state)
 	/* Wrap the ring first so growth copies a range that straddles the end. */
 	for (long i = 0; i < 3; i++) {
 		assert_int_equal(tp__deque_push(&q, ITEM(i)), 0);
+		tp__deque_publish(&q);
 		assert_int_equal(tp__deque_steal(&q, &item), TP__STEAL_OK);
 	}
 	for (long i = 0; i < n; i++)
 		assert_int_equal(tp__deque_push(&q, ITEM(i)), 0);
+	tp__deque_publish(&q);
 	assert_true(q.buf->mask + 1 >= (uint64_t)n);
 	assert_non_null(q.retired);
 	/* Oldest half by stealing, newest half by taking. */
@@ -89,6 +93,46 @@ static void deque_grows_and_keeps_order(void **state)
 	}
 	for (long i = n - 1; i >= n / 2; i--)
 		assert_ptr_equal(tp__deque_take(&q), ITEM(i));
+	assert_null(tp__deque_take(&q));
+	tp__deque_destroy(&q);
+}
+
+static void deque_private_part_is_invisible_until_published(void **state)
+{
+	struct tp__deque q;
+	void *item;
+
+	(void)state;
+	assert_int_equal(tp__deque_init(&q, 8), 0);
+	for (long i = 0; i < 4; i++)
+		assert_int_equal(tp__deque_push(&q, ITEM(i)), 0);
+	/* A thief sees nothing and asks for work. */
+	assert_false(tp__deque_requested(&q));
+	assert_int_equal(tp__deque_steal(&q, &item), TP__STEAL_EMPTY);
+	assert_true(tp__deque_requested(&q));
+	assert_false(tp__deque_looks_nonempty(&q));
+	/* The owner's next take answers the request: the rest becomes stealable. */
+	assert_ptr_equal(tp__deque_take(&q), ITEM(3));
+	assert_false(tp__deque_requested(&q));
+	assert_true(tp__deque_looks_nonempty(&q));
+	assert_int_equal(tp__deque_steal(&q, &item), TP__STEAL_OK);
+	assert_ptr_equal(item, ITEM(0));
+	/* Shared items come back to the owner through the fenced path. */
+	assert_ptr_equal(tp__deque_take(&q), ITEM(2));
+	assert_ptr_equal(tp__deque_take(&q), ITEM(1));
+	assert_null(tp__deque_take(&q));
+	assert_int_equal(tp__deque_steal(&q, &item), TP__STEAL_EMPTY);
+	/* Private and shared mixed: publish 2, keep 2 private. */
+	for (long i = 10; i < 12; i++)
+		assert_int_equal(tp__deque_push(&q, ITEM(i)), 0);
+	tp__deque_publish(&q);
+	for (long i = 12; i < 14; i++)
+		assert_int_equal(tp__deque_push(&q, ITEM(i)), 0);
+	assert_ptr_equal(tp__deque_take(&q), ITEM(13));
+	assert_int_equal(tp__deque_steal(&q, &item), TP__STEAL_OK);
+	assert_ptr_equal(item, ITEM(10));
+	assert_ptr_equal(tp__deque_take(&q), ITEM(12));
+	assert_ptr_equal(tp__deque_take(&q), ITEM(11));
 	assert_null(tp__deque_take(&q));
 	tp__deque_destroy(&q);
 }
@@ -149,6 +193,9 @@ static void run_race(long n, int thieves, uint64_t seed)
 
 		for (long k = 0; k < burst && pushed < n; k++)
 			assert_int_equal(tp__deque_push(&r.q, ITEM(pushed++)), 0);
+		/* Publish at once half of the time, else only when a thief asks (as spawns do). */
+		if (test_rand(&rng) % 2 == 0 || tp__deque_requested(&r.q))
+			tp__deque_publish(&r.q);
 		for (long k = (long)(test_rand(&rng) % 8); k > 0; k--) {
 			void *item = tp__deque_take(&r.q);
 
@@ -184,6 +231,7 @@ int main(void)
 		cmocka_unit_test(deque_thief_fifo),
 		cmocka_unit_test(deque_mixed_ends),
 		cmocka_unit_test(deque_grows_and_keeps_order),
+		cmocka_unit_test(deque_private_part_is_invisible_until_published),
 		cmocka_unit_test(deque_owner_and_thieves_take_each_item_once),
 	};
 

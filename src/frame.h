@@ -1,0 +1,48 @@
+/*
+ * frame.h - caller-owned task frames (tp_spawn / tp_join) as deque items.
+ *
+ * A deque item is either a record (a tp_future, from tp_enqueue) or a frame (a tp_task in the
+ * spawning function's stack frame). Both are at least 8-byte aligned; a frame's item has its
+ * lowest bit set.
+ *
+ * A frame's `state_` goes SPAWNED -> DONE exactly once, stored by whoever ran it: the spawner
+ * itself (it popped the frame back: plain store, no thief ever saw it) or a thief (release
+ * store, its very last access to the frame, which may live on the spawner's stack and vanish as
+ * soon as the spawner sees DONE). A frame spawned outside every pool is OUTSIDE until tp_join runs
+ * it.
+ */
+#ifndef TP_FRAME_H
+#define TP_FRAME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "thread_pool.h"
+
+enum tp__frame_state {
+	TP__FRAME_SPAWNED = 0,
+	TP__FRAME_DONE = 1,
+	TP__FRAME_OUTSIDE = 2
+};
+
+struct tp__worker;
+
+static inline void *tp__item_of_frame(tp_task *t)
+{
+	return (void *)((uintptr_t)t | 1u);
+}
+
+static inline bool tp__item_is_frame(const void *item)
+{
+	return ((uintptr_t)item & 1u) != 0;
+}
+
+static inline tp_task *tp__item_frame(void *item)
+{
+	return (tp_task *)((uintptr_t)item & ~(uintptr_t)1u);
+}
+
+/* A thief (or a helper) runs a frame it took from a deque. */
+void tp__frame_run(struct tp__worker *w, tp_task *t);
+
+#endif /* TP_FRAME_H */

@@ -1,0 +1,124 @@
+/*
+ * submit.c - getting tasks into a pool: tp_enqueue, tp_enqueue_batch, and groups' spawns.
+ *
+ * From a worker of the pool, records are forks: counted in the worker's `spawned`, pushed on its
+ * own deque and published at once (a future may be waited for from anywhere). From any other
+ * thread, they go through the gate (the accepted count, and the CLOSED bit of a shutdown) onto
+ * the injection queue. A batch takes one pass through the gate and one splice into the queue.
+ * Every path is all or nothing: records are allocated first, and handed back on refusal.
+ */
+#include <errno.h>
+
+#include "pool.h"
+
+static void free_records(struct tp_future **recs, size_t n, struct tp__cache *cache)
+{
+	for (size_t i = 0; i < n; i++)
+		tp__record_free(recs[i], cache);
+}
+
+static int alloc_records(tp_pool *pool, struct tp__cache *cache, tp_task_fn fn, void *const *args,
+			 size_t n, tp_group *group, struct tp_future **out)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct tp_future *f = tp__record_alloc(pool->home, cache);
+
+		if (f == NULL) {
+			free_records(out, i, cache);
+			return ENOMEM;
+		}
+		tp__future_init(f, pool, fn, args[i]);
+		f->group = group;
+		out[i] = f;
+	}
+	return 0;
+}
+
+/* Forks from a task of this pool, onto the worker's own deque. */
+static int fork_records(tp_pool *pool, struct tp__worker *w, struct tp_future **recs, size_t n)
+{
+	uint64_t spawned;
+
+	if (tp__deque_reserve(&w->deque, n) != 0)
+		return ENOMEM;
+	spawned = tp__load_rlx_u64(&w->spawned);
+	/* (count) before (the publication's release store of split): whoever retires one of these
+	 * tasks counts it after we did, as the quiescence check requires (pool.h). */
+	tp__store_sc_u64(&w->spawned, spawned + n);
+	for (size_t i = 0; i < n; i++)
+		(void)tp__deque_push(&w->deque, recs[i]); /* cannot fail after the reserve */
+	/* A future may be waited for from anywhere: make it (and older frames) stealable. */
+	tp__deque_publish(&w->deque);
+	/* No fence here: a sleeper missed now is seen by the next fork, and the owner runs the
+	 * task itself if nobody steals it. */
+	if (tp__park_any_idle_hint(&pool->park))
+		(void)tp__park_wake_one(&pool->park);
+	return 0;
+}
+
+/* Submissions from outside the pool: through the gate, onto the injection queue. */
+static int inject_records(tp_pool *pool, struct tp_future **recs, size_t n)
+{
+	uint64_t gate = tp__load_rlx_u64(&pool->gate);
+
+	do {
+		if (gate & TP__GATE_CLOSED)
+			return ESHUTDOWN;
+		/* seq_cst CAS: an acceptance is ordered before the CLOSED bit or refused by it. */
+	} while (!tp__cas_value_u64(&pool->gate, &gate, gate + n * TP__GATE_ONE));
+	if (n == 1)
+		tp__inject_push(&pool->inject, recs[0]);
+	else
+		tp__inject_push_many(&pool->inject, recs, n);
+	TP_LOG(pool->logger, TP_LOG_DEBUG, "%zu task(s) enqueued, first %p", n, (void *)recs[0]);
+	/* Wakes one sleeper at most (it wakes the next if it finds more); no system call when none
+	 * sleeps. The enqueue's exchange of the queue tail, which a parking worker's emptiness check
+	 * reads, was a full barrier. */
+	(void)tp__park_wake_one_after_barrier(&pool->park);
+	return 0;
+}
+
+int tp__submit(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_group *group,
+	       struct tp_future **out)
+{
+	struct tp__worker *w = tp__self;
+	bool fork = w != NULL && w->pool == pool;
+	struct tp__cache *cache = fork ? &w->cache : NULL;
+	int err;
+
+	if (fork && tp__load_acq_u32(&pool->mode) == TP__MODE_CANCEL)
+		return ESHUTDOWN;
+	err = alloc_records(pool, cache, fn, args, n, group, out);
+	if (err != 0)
+		return err;
+	err = fork ? fork_records(pool, w, out, n) : inject_records(pool, out, n);
+	if (err != 0)
+		free_records(out, n, cache);
+	return err;
+}
+
+tp_future *tp_enqueue(tp_pool *pool, tp_task_fn fn, void *arg)
+{
+	struct tp_future *f;
+	int err;
+
+	if (pool == NULL || fn == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	err = tp__submit(pool, fn, &arg, 1, NULL, &f);
+	if (err != 0) {
+		errno = err;
+		return NULL;
+	}
+	return f;
+}
+
+int tp_enqueue_batch(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_future **out)
+{
+	if (pool == NULL || fn == NULL || (n > 0 && (args == NULL || out == NULL)))
+		return EINVAL;
+	if (n == 0)
+		return 0;
+	return tp__submit(pool, fn, args, n, NULL, out);
+}
