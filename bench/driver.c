@@ -53,6 +53,9 @@ static struct runtime runtimes[] = {
 	{ .name = "thread_pool",
 	  .configured = BENCH_HAVE_THREAD_POOL,
 	  .why_not = BENCH_WHY_THREAD_POOL },
+	{ .name = "tp_spawn",
+	  .configured = BENCH_HAVE_THREAD_POOL,
+	  .why_not = BENCH_WHY_THREAD_POOL },
 	{ .name = "serial", .configured = true, .why_not = "" },
 	{ .name = "libgomp", .configured = BENCH_HAVE_LIBGOMP, .why_not = BENCH_WHY_LIBGOMP },
 	{ .name = "libomp", .configured = BENCH_HAVE_LIBOMP, .why_not = BENCH_WHY_LIBOMP },
@@ -61,7 +64,7 @@ static struct runtime runtimes[] = {
 };
 #define N_RUNTIMES (int)(sizeof runtimes / sizeof runtimes[0])
 #define RT_TP	   0
-#define RT_SERIAL  1
+#define RT_SERIAL  2
 
 struct config {
 	int rt, threads;
@@ -131,7 +134,8 @@ static void usage(FILE *out)
 		"\n"
 		"  --kernel LIST    kernels, comma-separated (default: all):\n"
 		"                   fib nqueens uts reduce submit latency idle\n"
-		"  --runtime LIST   runtimes (default: all built): thread_pool serial libgomp libomp tbb classic\n"
+		"  --runtime LIST   runtimes (default: all built): thread_pool tp_spawn serial libgomp libomp\n"
+		"                   tbb classic\n"
 		"  --threads LIST   thread counts, e.g. 1,2,4 (default: 1 and the number of CPUs)\n"
 		"  --size S         small | default | large (default: default)\n"
 		"  --repeat K       kept runs per row, after one discarded warm-up round\n"
@@ -172,7 +176,7 @@ static void add_runtime(const char *name)
 			opt.runtimes[r] = true;
 			return;
 		}
-	die("unknown runtime '%s' (thread_pool serial libgomp libomp tbb classic)", name);
+	die("unknown runtime '%s' (thread_pool tp_spawn serial libgomp libomp tbb classic)", name);
 }
 
 static void add_threads(const char *text)
@@ -780,9 +784,12 @@ static void print_table(const struct kernel_result *kr)
 			printf("%-12s %7s   not run: %s\n", runtimes[r].name, "-",
 			       runtimes[r].skip_reason);
 	static const char *const notes[BENCH_KERNEL_COUNT] = {
+		[BENCH_FIB] =
+			"thread_pool: futures (tp_enqueue + tp_future_wait); tp_spawn: frames "
+			"(tp_spawn + tp_join); OpenMP: task + taskwait; oneTBB: task_group",
 		[BENCH_REDUCE] =
-			"thread_pool: recursive halving with tasks (no loop construct yet); classic: "
-			"flat chunks submitted from outside; OpenMP: parallel for reduction; oneTBB: parallel_reduce",
+			"thread_pool: tp_parallel_reduce (automatic grain); classic: 65536-element chunks "
+			"submitted from outside; OpenMP: parallel for reduction; oneTBB: parallel_reduce",
 		[BENCH_SUBMIT] =
 			"thread_pool, classic: one future per task, each waited and released; OpenMP: "
 			"task + taskwait; oneTBB: task_group::run + wait (its waiting thread runs tasks too)",

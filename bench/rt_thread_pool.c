@@ -1,10 +1,14 @@
 /*
  * rt_thread_pool.c - this project's runtime, through its public API (thread_pool.h) only.
  *
- * Recursive kernels fork with tp_enqueue() from inside a task (the task goes on the worker's own
- * deque) and join with tp_future_wait(), which runs other tasks while it waits; the main thread
- * submits the root task and blocks on its future. There is no loop construct yet, so `reduce` is
- * recursive halving: fork the left half, do the right half in place, join.
+ * Built twice:
+ *  - `thread_pool`: recursive kernels fork with tp_enqueue() from inside a task (the task goes on
+ *    the worker's own deque) and join with tp_future_wait(), which runs other tasks while it
+ *    waits: the futures API, as the reference design is used.
+ *  - `tp_spawn` (BENCH_TP_FRAMES): the same kernels with caller-owned frames, tp_spawn() and
+ *    tp_join() (no allocation). Only the recursive kernels: the others are the same code.
+ * In both the main thread submits the root task and blocks on its future. `reduce` uses the
+ * runtime's loop construct, tp_parallel_reduce() (automatic grain).
  * A failed tp_enqueue() is counted and its work done inline, so the run still ends; the error
  * then fails the measurement (exit 4).
  */
@@ -82,6 +86,14 @@ static uint64_t fib_rec(int n)
 	if (n < 2)
 		return (uint64_t)n;
 	struct fib_arg child = { n - 1, 0 };
+#ifdef BENCH_TP_FRAMES
+	tp_task t;
+	tp_spawn(&t, fib_task, &child);
+	uint64_t y = fib_rec(n - 2);
+	int rc = tp_join(&t);
+	if (rc)
+		note_error(rc);
+#else
 	tp_future *f = tp_enqueue(pool, fib_task, &child);
 	if (!f) {
 		note_error(errno);
@@ -89,6 +101,7 @@ static uint64_t fib_rec(int n)
 	}
 	uint64_t y = fib_rec(n - 2);
 	join(f);
+#endif
 	return child.r + y;
 }
 
@@ -116,7 +129,11 @@ static int nq_task(void *p)
 		return 0;
 	}
 	struct nq_arg kids[32];
+#ifdef BENCH_TP_FRAMES
+	tp_task t[32];
+#else
 	tp_future *f[32];
+#endif
 	int k = 0;
 	for (uint32_t avail = bench_nqueens_free(a->n, a->cols, a->d1, a->d2); avail;
 	     avail &= avail - 1) {
@@ -124,15 +141,25 @@ static int nq_task(void *p)
 		kids[k] = (struct nq_arg){
 			a->n, a->row + 1, a->cols | bit, (a->d1 | bit) << 1, (a->d2 | bit) >> 1, 0
 		};
+#ifdef BENCH_TP_FRAMES
+		tp_spawn(&t[k], nq_task, &kids[k]);
+#else
 		if (!(f[k] = tp_enqueue(pool, nq_task, &kids[k]))) {
 			note_error(errno);
 			nq_task(&kids[k]);
 		}
+#endif
 		k++;
 	}
 	uint64_t sum = 0;
 	while (k-- > 0) { /* newest first: it is on top of this worker's deque */
+#ifdef BENCH_TP_FRAMES
+		int rc = tp_join(&t[k]);
+		if (rc)
+			note_error(rc);
+#else
 		join(f[k]);
+#endif
 		sum += kids[k].r;
 	}
 	a->r = sum;
@@ -156,18 +183,24 @@ struct uts_arg {
 	uint64_t r;
 };
 
+#ifdef BENCH_TP_FRAMES
+typedef tp_task uts_join_t;
+#else
+typedef tp_future *uts_join_t;
+#endif
+
 static int uts_task(void *p)
 {
 	struct uts_arg *a = p;
 	int n = a->root ? a->u->root_children : bench_uts_children(a->u, a->state);
 	struct uts_arg small[8], *kids = small;
-	tp_future *small_f[8], **f = small_f;
+	uts_join_t small_j[8], *j = small_j;
 	if (n > 8) {
 		kids = malloc((size_t)n * sizeof *kids);
-		f = malloc((size_t)n * sizeof(tp_future *));
-		if (!kids || !f) {
+		j = malloc((size_t)n * sizeof(uts_join_t));
+		if (!kids || !j) {
 			free(kids);
-			free(f);
+			free(j);
 			note_error(ENOMEM);
 			a->r = 0;
 			return ENOMEM;
@@ -176,20 +209,30 @@ static int uts_task(void *p)
 	int k = 0;
 	for (; k < n; k++) {
 		kids[k] = (struct uts_arg){ a->u, bench_uts_child(a->state, k), 0, 0 };
-		if (!(f[k] = tp_enqueue(pool, uts_task, &kids[k]))) {
+#ifdef BENCH_TP_FRAMES
+		tp_spawn(&j[k], uts_task, &kids[k]);
+#else
+		if (!(j[k] = tp_enqueue(pool, uts_task, &kids[k]))) {
 			note_error(errno);
 			uts_task(&kids[k]);
 		}
+#endif
 	}
 	uint64_t count = 1;
 	while (k-- > 0) { /* newest first: it is on top of this worker's deque */
-		join(f[k]);
+#ifdef BENCH_TP_FRAMES
+		int rc = tp_join(&j[k]);
+		if (rc)
+			note_error(rc);
+#else
+		join(j[k]);
+#endif
 		count += kids[k].r;
 	}
 	a->r = count;
 	if (n > 8) {
 		free(kids);
-		free(f);
+		free(j);
 	}
 	return 0;
 }
@@ -202,41 +245,27 @@ static int tp_uts(const struct bench_uts *u, uint64_t *out)
 	return rc;
 }
 
-/* ---- reduce: recursive halving down to `grain` elements ---- */
+#ifndef BENCH_TP_FRAMES /* the non-recursive kernels: one build is enough */
 
-struct red_arg {
-	const double *x;
-	size_t n, grain;
-	double r;
-};
+/* ---- reduce: the runtime's loop construct ---- */
 
-static int red_task(void *p)
+static void red_body(size_t begin, size_t end, void *acc, void *ctx)
 {
-	struct red_arg *a = p;
-	if (a->n <= a->grain) {
-		a->r = bench_sum_sqrt(a->x, a->n);
-		return 0;
-	}
-	size_t half = a->n / 2;
-	struct red_arg left = { a->x, half, a->grain, 0.0 };
-	struct red_arg right = { a->x + half, a->n - half, a->grain, 0.0 };
-	tp_future *f = tp_enqueue(pool, red_task, &left);
-	if (!f) {
-		note_error(errno);
-		red_task(&left);
-	}
-	red_task(&right);
-	join(f);
-	a->r = left.r + right.r;
-	return 0;
+	*(double *)acc += bench_sum_sqrt((const double *)ctx + begin, end - begin);
+}
+
+static void red_combine(void *acc, const void *other, void *ctx)
+{
+	(void)ctx;
+	*(double *)acc += *(const double *)other;
 }
 
 static int tp_reduce(const double *x, size_t n, size_t grain, double *out)
 {
-	struct red_arg root = { x, n, grain, 0.0 };
-	int rc = run_root(red_task, &root);
-	*out = root.r;
-	return rc;
+	(void)grain; /* automatic, as a user would call it (oneTBB: auto_partitioner) */
+	const double zero = 0.0;
+	return tp_parallel_reduce(pool, 0, n, 0, out, &zero, sizeof zero, red_body, red_combine,
+				  (void *)x);
 }
 
 /* ---- submit: the reference design's pattern, futures included ---- */
@@ -287,12 +316,27 @@ static int tp_latency(struct bench_latency *lr)
 	return atomic_load(&first_error);
 }
 
+#endif /* !BENCH_TP_FRAMES */
+
 static void tp_version(char *buf, size_t len)
 {
 	snprintf(buf, len, "thread_pool %d.%d.%d (%s)", TP_VERSION_MAJOR, TP_VERSION_MINOR,
 		 TP_VERSION_PATCH, bench_object_of((const void *)tp_enqueue));
 }
 
+#ifdef BENCH_TP_FRAMES
+const struct bench_runtime bench_rt = {
+	.name = "tp_spawn",
+	.kernels = BENCH_K(BENCH_FIB) | BENCH_K(BENCH_NQUEENS) | BENCH_K(BENCH_UTS),
+	.skip_reason = "frames (tp_spawn/tp_join) are for fork-join only: see the thread_pool row",
+	.start = tp_start,
+	.stop = tp_stop,
+	.fib = tp_fib,
+	.nqueens = tp_nqueens,
+	.uts = tp_uts,
+	.version = tp_version,
+};
+#else
 const struct bench_runtime bench_rt = {
 	.name = "thread_pool",
 	.kernels = BENCH_ALL_KERNELS,
@@ -306,3 +350,4 @@ const struct bench_runtime bench_rt = {
 	.latency = tp_latency,
 	.version = tp_version,
 };
+#endif
