@@ -193,7 +193,10 @@ double bench_reduce_expected(size_t n)
 		if (k < n % REDUCE_PERIOD)
 			tail += sqrtl((long double)k);
 	}
-	return (double)((long double)(n / REDUCE_PERIOD) * period + tail);
+	/* Whole periods: an integer count on purpose. */
+	size_t periods = n / REDUCE_PERIOD;
+
+	return (double)((long double)periods * period + tail);
 }
 
 /* ---- timers ---- */
