@@ -12,9 +12,9 @@
  *   Below `split` lies a private part (Lace's split deque: van Dijk and van de Pol, "Lace:
  *   non-blocking split deque for work-stealing", 2014): the owner pushes there and takes back from
  *   there with plain stores, no fence and no read-modify-write, because no thief can see it. A
- *   thief that finds the shared part empty raises `split_request`; the owner notices it (one
- *   relaxed load) at its next push or take and publishes its private items by moving `split` up
- *   (a release store). Futures and injected batches are published at once, frames lazily.
+ *   thief that finds the shared part empty raises `split_request`; the owner's worker notices it
+ *   (one relaxed load) at its next spawn or take and publishes its private items by moving `split`
+ *   up (a release store), waking a parked worker if there is one (worker.c). Futures and injected batches are published at once, frames lazily.
  *
  *	top             split            bottom
  *	 | shared: steal |  private: owner  |
@@ -90,6 +90,12 @@ static inline void tp__deque_publish(struct tp__deque *q)
 	tp__store_rel_u64(&q->split, q->bottom);
 	if (tp__load_rlx_u32(&q->split_request))
 		tp__store_rlx_u32(&q->split_request, 0);
+}
+
+/* Owner only: true if the private part holds items. */
+static inline bool tp__deque_has_private(const struct tp__deque *q)
+{
+	return q->bottom > tp__load_rlx_u64(&q->split);
 }
 
 /* Owner only: true if a thief found the shared part empty since the last publication. */
@@ -188,9 +194,6 @@ static inline void *tp__deque_take(struct tp__deque *q)
 		struct tp__deque_buf *a = tp__load_rlx_ptr((void *const *)&q->buf);
 
 		q->bottom = b - 1;
-		/* A thief is hungry: hand it the rest of the private part. */
-		if (tp__deque_requested(q) && b - 1 > tp__load_rlx_u64(&q->split))
-			tp__deque_publish(q);
 		return tp__load_rlx_ptr(&a->slots[(b - 1) & a->mask]);
 	}
 	return tp__deque_take_shared(q);

@@ -2,8 +2,8 @@
  * frame.c - spawn and join with caller-owned frames; see frame.h for the frame's states.
  *
  * tp_spawn pushes the frame's item into the private part of the worker's deque (deque.h): plain
- * stores only. It publishes the private part when a thief asked for work or a worker is idle (and
- * then wakes one).
+ * stores only. It publishes the private part when a thief asked for work, and then wakes a parked
+ * worker if there is one (a worker parks only after its steal round asked every empty deque).
  *
  * tp_join pops the worker's deque down to the frame: items above it were spawned after it by the
  * same task, so running them is running the task's own work. Finding the frame, it runs it inline
@@ -29,6 +29,25 @@ static int run_inline(tp_task *t)
 	return code;
 }
 
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* The rare cases of tp_spawn: outside every pool, a full deque, somebody wants work. */
+static __attribute__((noinline)) void spawn_slow(struct tp__worker *w, tp_task *task)
+{
+	if (w == NULL) {
+		task->state_ = TP__FRAME_OUTSIDE;
+		return;
+	}
+	if (tp__deque_push(&w->deque, tp__item_of_frame(task)) != 0) {
+		/* No memory to grow the deque: run it now, as tp_join would. */
+		(void)run_inline(task);
+		return;
+	}
+	if (tp__deque_requested(&w->deque))
+		tp__worker_publish(w);
+}
+
 void tp_spawn(tp_task *task, tp_task_fn fn, void *arg)
 {
 	struct tp__worker *w = tp__self;
@@ -36,23 +55,20 @@ void tp_spawn(tp_task *task, tp_task_fn fn, void *arg)
 	task->fn_ = fn;
 	task->arg_ = arg;
 	task->thief_ = NULL;
-	task->result_ = 0;
-	if (w == NULL) {
-		task->state_ = TP__FRAME_OUTSIDE;
-		return;
-	}
 	task->state_ = TP__FRAME_SPAWNED;
-	if (tp__deque_push(&w->deque, tp__item_of_frame(task)) != 0) {
-		/* No memory to grow the deque: run it now, as tp_join would. */
-		(void)run_inline(task);
-		return;
+	if (likely(w != NULL)) {
+		struct tp__deque *q = &w->deque;
+		struct tp__deque_buf *a = q->buf;
+		uint64_t b = q->bottom;
+
+		/* The common case, inline: room in the private part, and nobody asked for work. */
+		if (likely(b - q->top_seen <= a->mask && !tp__deque_requested(q))) {
+			tp__store_rlx_ptr(&a->slots[b & a->mask], tp__item_of_frame(task));
+			q->bottom = b + 1;
+			return;
+		}
 	}
-	if (tp__deque_requested(&w->deque)) {
-		tp__deque_publish(&w->deque);
-	} else if (tp__park_any_idle_hint(&w->pool->park)) {
-		tp__deque_publish(&w->deque);
-		(void)tp__park_wake_one(&w->pool->park);
-	}
+	spawn_slow(w, task);
 }
 
 void tp__frame_run(struct tp__worker *w, tp_task *t)
@@ -94,11 +110,9 @@ static int join_stolen(struct tp__worker *w, tp_task *t)
 	return t->result_;
 }
 
-int tp_join(tp_task *task)
+static __attribute__((noinline)) int join_slow(struct tp__worker *w, tp_task *task)
 {
-	struct tp__worker *w = tp__self;
 	void *mine = tp__item_of_frame(task);
-
 	/* acquire: a thief may have run it already; pairs with its release store of DONE. */
 	unsigned state = tp__load_acq_u32(&task->state_);
 
@@ -110,6 +124,8 @@ int tp_join(tp_task *task)
 	for (;;) {
 		void *item = tp__deque_take(&w->deque);
 
+		if (tp__deque_requested(&w->deque) && tp__deque_has_private(&w->deque))
+			tp__worker_publish(w);
 		if (item == mine)
 			return run_inline(task);
 		if (item == NULL)
@@ -119,4 +135,29 @@ int tp_join(tp_task *task)
 		if (tp__load_acq_u32(&task->state_) == TP__FRAME_DONE)
 			return task->result_;
 	}
+}
+
+int tp_join(tp_task *task)
+{
+	struct tp__worker *w = tp__self;
+
+	if (likely(w != NULL)) {
+		struct tp__deque *q = &w->deque;
+		uint64_t b = q->bottom;
+
+		/* The common case, inline: the newest private item is this frame. No thief can
+		 * have seen it, so neither its state nor any atomic needs checking. */
+		if (likely(b > tp__load_rlx_u64(&q->split))) {
+			struct tp__deque_buf *a = q->buf;
+
+			if (likely(tp__load_rlx_ptr(&a->slots[(b - 1) & a->mask]) ==
+				   tp__item_of_frame(task))) {
+				q->bottom = b - 1;
+				if (unlikely(tp__deque_requested(q)) && tp__deque_has_private(q))
+					tp__worker_publish(w);
+				return run_inline(task);
+			}
+		}
+	}
+	return join_slow(w, task);
 }

@@ -2,7 +2,8 @@
  * loops.c - tp_parallel_for and tp_parallel_reduce: lazy binary splitting on task frames.
  *
  * A worker runs its range `grain` iterations at a time. Before each chunk it asks whether anybody
- * could use work: a thief raised its deque's split request, or a worker is idle. Only then does it
+ * could use work: a thief raised its deque's split request (a worker that parks raises it on
+ * every deque it found empty). Only then does it
  * split the rest of its range in two, spawn the upper half (a frame on its stack) and go on with
  * the lower half (Tzannes, Caragea, Barua and Vishkin, "Lazy binary-splitting", PPoPP 2010). On
  * one busy worker a loop therefore costs the serial loop plus one or two relaxed loads per chunk.
@@ -37,9 +38,10 @@ struct range {
 	alignas(max_align_t) unsigned char acc[TP_REDUCE_MAX_SIZE];
 };
 
+/* A thief asked this worker for work (every worker asks before it parks; see frame.c). */
 static bool work_wanted(struct tp__worker *w)
 {
-	return tp__deque_requested(&w->deque) || tp__park_any_idle_hint(&w->pool->park);
+	return tp__deque_requested(&w->deque);
 }
 
 static void run_range(const struct loop *l, size_t begin, size_t end, void *acc);

@@ -81,6 +81,11 @@ void *tp__worker_main(void *arg);
  * mode is cancelled instead, and retired either way.
  */
 void tp__worker_run_item(struct tp__worker *w, void *item);
+/*
+ * Answers a thief's request: publishes the private part of w's deque and wakes a parked worker
+ * if there is one. Call it when tp__deque_requested() and the private part is not empty.
+ */
+void tp__worker_publish(struct tp__worker *w);
 /* One attempt to find an item: own deque, up to inject_max records of the injection queue, then
  * steal. NULL if none. */
 void *tp__worker_find(struct tp__worker *w, size_t inject_max);

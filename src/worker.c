@@ -94,12 +94,24 @@ static void *steal_round(struct tp__worker *w)
 	return NULL;
 }
 
+void tp__worker_publish(struct tp__worker *w)
+{
+	tp__deque_publish(&w->deque);
+	/* Every worker that parks asked first (its last steal round raised the request of every
+	 * deque it found empty), so a request may come from a sleeper: wake one. */
+	if (tp__park_any_idle_hint(&w->pool->park))
+		(void)tp__park_wake_one(&w->pool->park);
+}
+
 void *tp__worker_find(struct tp__worker *w, size_t inject_max)
 {
 	void *item = tp__deque_take(&w->deque);
 
-	if (item != NULL)
+	if (item != NULL) {
+		if (tp__deque_requested(&w->deque) && tp__deque_has_private(&w->deque))
+			tp__worker_publish(w);
 		return item;
+	}
 	item = take_inject(w, inject_max);
 	if (item != NULL)
 		return item;

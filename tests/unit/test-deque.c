@@ -111,9 +111,15 @@ static void deque_private_part_is_invisible_until_published(void **state)
 	assert_int_equal(tp__deque_steal(&q, &item), TP__STEAL_EMPTY);
 	assert_true(tp__deque_requested(&q));
 	assert_false(tp__deque_looks_nonempty(&q));
-	/* The owner's next take answers the request: the rest becomes stealable. */
+	/* A private take leaves the request to the worker layer, which publishes the rest (and
+	 * wakes a sleeper: worker.c); the deque itself never publishes. */
 	assert_ptr_equal(tp__deque_take(&q), ITEM(3));
+	assert_true(tp__deque_requested(&q));
+	assert_true(tp__deque_has_private(&q));
+	assert_false(tp__deque_looks_nonempty(&q));
+	tp__deque_publish(&q);
 	assert_false(tp__deque_requested(&q));
+	assert_false(tp__deque_has_private(&q));
 	assert_true(tp__deque_looks_nonempty(&q));
 	assert_int_equal(tp__deque_steal(&q, &item), TP__STEAL_OK);
 	assert_ptr_equal(item, ITEM(0));
