@@ -5,48 +5,72 @@
  * own deque and published at once (a future may be waited for from anywhere). From any other
  * thread, they go through the gate (the accepted count, and the CLOSED bit of a shutdown) onto
  * the injection queue. A batch takes one pass through the gate and one splice into the queue.
- * Every path is all or nothing: records are allocated first, and handed back on refusal.
+ * Every path is all or nothing: records are allocated first, chained privately, and handed back
+ * on refusal; the caller's out[] is written only once the submission cannot fail any more.
  */
 #include <errno.h>
 
 #include "pool.h"
 
-static void free_records(struct tp_future **recs, size_t n, struct tp__cache *cache)
+static void free_chain(struct tp_future *f, struct tp__cache *cache)
 {
-	for (size_t i = 0; i < n; i++)
-		tp__record_free(recs[i], cache);
+	while (f != NULL) {
+		struct tp_future *next = f->next_free;
+
+		tp__record_free(f, cache);
+		f = next;
+	}
 }
 
-static int alloc_records(tp_pool *pool, struct tp__cache *cache, tp_task_fn fn, void *const *args,
-			 size_t n, tp_group *group, struct tp_future **out)
+/*
+ * Allocates and initialises n records, chained in order through next_free: the caller's out[]
+ * is written only once the submission can no longer fail. NULL on ENOMEM (nothing kept).
+ */
+static struct tp_future *alloc_chain(tp_pool *pool, struct tp__cache *cache, tp_task_fn fn,
+				     void *const *args, size_t n, tp_group *group)
 {
+	struct tp_future *head = NULL, **link = &head;
+
 	for (size_t i = 0; i < n; i++) {
 		struct tp_future *f = tp__record_alloc(pool->home, cache);
 
 		if (f == NULL) {
-			free_records(out, i, cache);
-			return ENOMEM;
+			free_chain(head, cache);
+			return NULL;
 		}
 		tp__future_init(f, pool, fn, args[i]);
 		f->group = group;
-		out[i] = f;
+		f->next_free = NULL;
+		*link = f;
+		link = &f->next_free;
 	}
-	return 0;
+	return head;
+}
+
+/* Hands the chain to the caller; the records' links are free for the queues afterwards. */
+static void fill_out(struct tp_future *f, struct tp_future **out)
+{
+	for (size_t i = 0; f != NULL; i++) {
+		out[i] = f;
+		f = f->next_free;
+	}
 }
 
 /* Forks from a task of this pool, onto the worker's own deque. */
-static int fork_records(tp_pool *pool, struct tp__worker *w, struct tp_future **recs, size_t n)
+static int fork_records(tp_pool *pool, struct tp__worker *w, struct tp_future *chain, size_t n,
+			struct tp_future **out)
 {
 	uint64_t spawned;
 
 	if (tp__deque_reserve(&w->deque, n) != 0)
 		return ENOMEM;
+	fill_out(chain, out);
 	spawned = tp__load_rlx_u64(&w->spawned);
 	/* (count) before (the publication's release store of split): whoever retires one of these
 	 * tasks counts it after we did, as the quiescence check requires (pool.h). */
 	tp__store_sc_u64(&w->spawned, spawned + n);
 	for (size_t i = 0; i < n; i++)
-		(void)tp__deque_push(&w->deque, recs[i]); /* cannot fail after the reserve */
+		(void)tp__deque_push(&w->deque, out[i]); /* cannot fail after the reserve */
 	/* A future may be waited for from anywhere: make it (and older frames) stealable. */
 	tp__deque_publish(&w->deque);
 	/* No fence here: a sleeper missed now is seen by the next fork, and the owner runs the
@@ -57,7 +81,7 @@ static int fork_records(tp_pool *pool, struct tp__worker *w, struct tp_future **
 }
 
 /* Submissions from outside the pool: through the gate, onto the injection queue. */
-static int inject_records(tp_pool *pool, struct tp_future **recs, size_t n)
+static int inject_records(tp_pool *pool, struct tp_future *chain, size_t n, struct tp_future **out)
 {
 	uint64_t gate = tp__load_rlx_u64(&pool->gate);
 
@@ -66,11 +90,12 @@ static int inject_records(tp_pool *pool, struct tp_future **recs, size_t n)
 			return ESHUTDOWN;
 		/* seq_cst CAS: an acceptance is ordered before the CLOSED bit or refused by it. */
 	} while (!tp__cas_value_u64(&pool->gate, &gate, gate + n * TP__GATE_ONE));
+	fill_out(chain, out);
 	if (n == 1)
-		tp__inject_push(&pool->inject, recs[0]);
+		tp__inject_push(&pool->inject, out[0]);
 	else
-		tp__inject_push_many(&pool->inject, recs, n);
-	TP_LOG(pool->logger, TP_LOG_DEBUG, "%zu task(s) enqueued, first %p", n, (void *)recs[0]);
+		tp__inject_push_many(&pool->inject, out, n);
+	TP_LOG(pool->logger, TP_LOG_DEBUG, "%zu task(s) enqueued, first %p", n, (void *)out[0]);
 	/* Wakes one sleeper at most (it wakes the next if it finds more); no system call when none
 	 * sleeps. The enqueue's exchange of the queue tail, which a parking worker's emptiness check
 	 * reads, was a full barrier. */
@@ -84,16 +109,17 @@ int tp__submit(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_gro
 	struct tp__worker *w = tp__self;
 	bool fork = w != NULL && w->pool == pool;
 	struct tp__cache *cache = fork ? &w->cache : NULL;
+	struct tp_future *chain;
 	int err;
 
 	if (fork && tp__load_acq_u32(&pool->mode) == TP__MODE_CANCEL)
 		return ESHUTDOWN;
-	err = alloc_records(pool, cache, fn, args, n, group, out);
+	chain = alloc_chain(pool, cache, fn, args, n, group);
+	if (chain == NULL)
+		return ENOMEM;
+	err = fork ? fork_records(pool, w, chain, n, out) : inject_records(pool, chain, n, out);
 	if (err != 0)
-		return err;
-	err = fork ? fork_records(pool, w, out, n) : inject_records(pool, out, n);
-	if (err != 0)
-		free_records(out, n, cache);
+		free_chain(chain, cache);
 	return err;
 }
 
