@@ -5,7 +5,8 @@
  * Method
  *   For each kernel, a round runs every (runtime, threads) configuration once, one process at a
  *   time; rounds alternate the order (A B C, then C B A) so that a slow drift of the machine falls
- *   evenly on all. Round 0 is a warm-up and is discarded; `--repeat K` rounds are kept. A table row
+ *   evenly on all. Round 0 is a warm-up and is discarded (not for latency and idle, see
+ *   warmup_rounds[]); `--repeat K` rounds are kept. A table row
  *   shows the median and the min-max of the kept runs, and the ratio to thread_pool: the median
  *   over rounds of (this run / thread_pool's run at the same thread count in the same round).
  *   Every figure is lower-is-better, so a ratio above 1 means thread_pool did better. The machine
@@ -83,6 +84,7 @@ struct kernel_result {
 	double steal_s;	      /* time the hypervisor gave our vCPUs to others */
 	int kernel;
 	int repeat; /* kept rounds */
+	int warmup; /* discarded rounds before them */
 	int nconfigs;
 	bool ran;
 };
@@ -106,6 +108,16 @@ static struct {
 static const int default_repeat[BENCH_KERNEL_COUNT] = {
 	[BENCH_FIB] = 5,    [BENCH_NQUEENS] = 5, [BENCH_UTS] = 3,  [BENCH_REDUCE] = 5,
 	[BENCH_SUBMIT] = 5, [BENCH_LATENCY] = 3, [BENCH_IDLE] = 3,
+};
+
+/*
+ * Discarded warm-up rounds: one, except for latency and idle, whose runs discard their own
+ * warm-up inside the process (latency: its first 10 samples; idle: it measures after a burst) and
+ * whose figure is not a speed that caches or clocks would inflate on a first run.
+ */
+static const int warmup_rounds[BENCH_KERNEL_COUNT] = {
+	[BENCH_FIB] = 1,    [BENCH_NQUEENS] = 1, [BENCH_UTS] = 1,  [BENCH_REDUCE] = 1,
+	[BENCH_SUBMIT] = 1, [BENCH_LATENCY] = 0, [BENCH_IDLE] = 0,
 };
 
 static bool tty;
@@ -138,7 +150,8 @@ static void usage(FILE *out)
 		"                   tbb classic\n"
 		"  --threads LIST   thread counts, e.g. 1,2,4 (default: 1 and the number of CPUs)\n"
 		"  --size S         small | default | large (default: default)\n"
-		"  --repeat K       kept runs per row, after one discarded warm-up round\n"
+		"  --repeat K       kept runs per row, after one discarded warm-up round (none for\n"
+		"                   latency and idle, whose runs discard their own warm-up)\n"
 		"                   (default 5; 3 for uts, latency and idle, whose runs are long aggregates)\n"
 		"  --json FILE      write every figure, the machine, compilers, flags and versions as JSON\n"
 		"  --plot FILE.svg  draw speedup and ratio charts with gnuplot\n"
@@ -464,9 +477,13 @@ static void one_run(int kernel, struct config *c, int round, int kept)
 			 "--size",
 			 (char *)opt.size->name,
 			 NULL };
-	progress("%s: %s, %d thread%s, %s %d/%d", bench_kernel_name(kernel), rt->name, c->threads,
-		 c->threads == 1 ? "" : "s", kept < 0 ? "warm-up" : "run", kept < 0 ? 1 : kept + 1,
-		 c->n);
+	char which[32];
+	if (kept < 0)
+		snprintf(which, sizeof which, "warm-up run");
+	else
+		snprintf(which, sizeof which, "run %d/%d", kept + 1, c->n);
+	progress("%s: %s, %d thread%s, %s", bench_kernel_name(kernel), rt->name, c->threads,
+		 c->threads == 1 ? "" : "s", which);
 	struct child_out co;
 	int rc = run_child(argv, opt.timeout_s, &co);
 	runs_done++;
@@ -521,6 +538,7 @@ static void build_configs(int kernel, struct kernel_result *kr)
 {
 	kr->kernel = kernel;
 	kr->repeat = opt.repeat ? opt.repeat : default_repeat[kernel];
+	kr->warmup = warmup_rounds[kernel];
 	kr->configs = calloc((size_t)opt.nthreads * (size_t)N_RUNTIMES, sizeof *kr->configs);
 	kr->nconfigs = 0;
 	int min_threads = opt.threads[0];
@@ -552,7 +570,7 @@ static void build_configs(int kernel, struct kernel_result *kr)
 
 static void measure(struct kernel_result *kr)
 {
-	for (int round = 0; round <= kr->repeat; round++)
+	for (int round = 0; round < kr->warmup + kr->repeat; round++)
 		for (int i = 0; i < kr->nconfigs; i++) {
 			int idx = round % 2 ? kr->nconfigs - 1 - i : i;
 			struct config *c = &kr->configs[idx];
@@ -560,7 +578,7 @@ static void measure(struct kernel_result *kr)
 				runs_done++;
 				continue;
 			}
-			one_run(kr->kernel, c, round, round - 1);
+			one_run(kr->kernel, c, round, round - kr->warmup);
 		}
 	kr->ran = true;
 }
@@ -918,7 +936,10 @@ static void write_json(const char *path, struct kernel_result *krs, int argc, ch
 		fprintf(f, "%d", opt.repeat);
 	else
 		fprintf(f, "\"per kernel: 5, uts/latency/idle 3\"");
-	fprintf(f, ",\n  \"discarded_warmup_rounds\": 1,\n  \"elapsed_s\": %.1f,\n", elapsed);
+	fprintf(f,
+		",\n  \"discarded_warmup_rounds\": \"1 (latency, idle: 0)\",\n  \"elapsed_s\": "
+		"%.1f,\n",
+		elapsed);
 	fprintf(f, "  \"machine\": {\"cpu_model\": ");
 	json_str(f, model);
 	fprintf(f, ", \"cpus\": %d, \"kernel\": ", cpu_count());
@@ -1268,7 +1289,7 @@ int main(int argc, char **argv)
 	for (int k = 0; k < BENCH_KERNEL_COUNT; k++)
 		if (opt.kernels[k]) {
 			build_configs(k, &krs[k]);
-			runs_total += krs[k].nconfigs * (krs[k].repeat + 1);
+			runs_total += krs[k].nconfigs * (krs[k].warmup + krs[k].repeat);
 		}
 
 	char model[256];
@@ -1279,7 +1300,7 @@ int main(int argc, char **argv)
 	else
 		snprintf(kept, sizeof kept, "5 (uts, latency, idle: 3)");
 	printf("tp-bench: %s, %d CPUs; size %s; kept runs per row: %s, after 1 discarded warm-up "
-	       "round; rounds interleaved\n",
+	       "round (none for latency, idle); rounds interleaved\n",
 	       model, cpu_count(), opt.size->name, kept);
 	for (int r = 0; r < N_RUNTIMES; r++)
 		if (runtime_selected(r))
