@@ -1,0 +1,820 @@
+/*
+ * test-loops.c - tp_parallel_for() and tp_parallel_reduce(): every index visited exactly once for
+ * many sizes and grains, on pools of 1, 2 and 8 threads, from outside the pool and from inside a
+ * task, nested loops; reduce results against the serial fold (integer, floating point, and
+ * non-commutative combines that check the iteration order); the identity is copied, not modified;
+ * bad arguments (EINVAL) and a shut-down pool (ESHUTDOWN) leave everything untouched.
+ *
+ * cmocka is not thread-safe: loop bodies only count (atomics) what they saw; the test thread
+ * asserts after the loop has returned.
+ */
+#include <pthread.h>
+
+#include "../common.h"
+#include "thread_pool.h"
+
+static const size_t pool_sizes[] = { 1, 2, 8 };
+#define N_POOLS (sizeof(pool_sizes) / sizeof(pool_sizes[0]))
+
+static tp_pool *pool_new(size_t threads)
+{
+	tp_pool *pool = tp_pool_create(threads, NULL);
+
+	assert_non_null(pool);
+	return pool;
+}
+
+/* The sizes and grains of the brief: 1e6 shrinks under valgrind (TP_STRESS_SCALE). */
+static size_t big_size(void)
+{
+	return (size_t)test_scaled(1000000);
+}
+
+#define N_SIZES	 5
+#define N_GRAINS 5
+static size_t loop_size(int i)
+{
+	const size_t s[N_SIZES - 1] = { 0, 1, 7, 1000 };
+
+	return i < N_SIZES - 1 ? s[i] : big_size();
+}
+static const size_t grains[N_GRAINS] = { 0, 1, 3, 1000, 1000000000 };
+
+static void atomic_max(long *p, long v)
+{
+	long cur = __atomic_load_n(p, __ATOMIC_RELAXED);
+
+	while (cur < v &&
+	       !__atomic_compare_exchange_n(p, &cur, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+/* Runs fn(arg) as a task of `pool`, returns its code. */
+static int run_in_pool(tp_pool *pool, tp_task_fn fn, void *arg)
+{
+	tp_future *f = tp_enqueue(pool, fn, arg);
+	int code;
+
+	assert_non_null(f);
+	code = tp_future_wait(f);
+	tp_future_release(f);
+	return code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * tp_parallel_for: per-index counters
+ * ------------------------------------------------------------------------------------------ */
+
+struct visit {
+	size_t begin, end; /* the loop's range */
+	long *count;	   /* count[i - begin], atomic */
+	long calls;	   /* atomic: body calls */
+	long bad_range;	   /* atomic: a chunk outside [begin, end) or reversed */
+	long max_chunk;	   /* atomic max of end - begin over the calls */
+};
+
+static void visit_body(size_t b, size_t e, void *ctx)
+{
+	struct visit *v = ctx;
+
+	test_inc(&v->calls);
+	if (b > e || b < v->begin || e > v->end) {
+		test_inc(&v->bad_range);
+		return;
+	}
+	atomic_max(&v->max_chunk, (long)(e - b));
+	for (size_t i = b; i < e; i++)
+		__atomic_fetch_add(&v->count[i - v->begin], 1, __ATOMIC_RELAXED);
+}
+
+static void visit_init(struct visit *v, size_t begin, size_t n)
+{
+	v->begin = begin;
+	v->end = begin + n;
+	v->count = calloc(n + 1, sizeof(long));
+	assert_non_null(v->count);
+	v->calls = 0;
+	v->bad_range = 0;
+	v->max_chunk = 0;
+}
+
+/* Every index exactly once; frees the counters. */
+static void visit_check(struct visit *v, const char *what, size_t threads, size_t grain)
+{
+	size_t n = v->end - v->begin;
+
+	assert_int_equal(test_load(&v->bad_range), 0);
+	for (size_t i = 0; i < n; i++)
+		if (test_load(&v->count[i]) != 1)
+			fail_msg(
+				"%s: %zu threads, size %zu, grain %zu: index %zu visited %ld times",
+				what, threads, n, grain, v->begin + i, test_load(&v->count[i]));
+	free(v->count);
+	v->count = NULL;
+}
+
+struct for_call {
+	tp_pool *pool;
+	size_t begin, end, grain;
+	struct visit *v;
+	int rc;
+};
+
+static int for_task(void *arg)
+{
+	struct for_call *c = arg;
+
+	c->rc = tp_parallel_for(c->pool, c->begin, c->end, c->grain, visit_body, c->v);
+	return 0;
+}
+
+/* All sizes x grains on one pool, called from outside (inside == false) or from a task. */
+static void for_all_sizes(tp_pool *pool, size_t threads, bool inside)
+{
+	for (int s = 0; s < N_SIZES; s++) {
+		for (int g = 0; g < N_GRAINS; g++) {
+			size_t n = loop_size(s), begin = 3 + (size_t)s; /* a non-zero begin */
+			struct visit v;
+			struct for_call c;
+
+			visit_init(&v, begin, n);
+			c = (struct for_call){ pool, begin, begin + n, grains[g], &v, -1 };
+			if (inside)
+				assert_int_equal(run_in_pool(pool, for_task, &c), 0);
+			else
+				for_task(&c);
+			assert_int_equal(c.rc, 0);
+			visit_check(&v, inside ? "inside" : "outside", threads, grains[g]);
+		}
+	}
+}
+
+static void loops_for_visits_each_index_once_from_outside(void **state)
+{
+	(void)state;
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = pool_new(pool_sizes[p]);
+
+		for_all_sizes(pool, pool_sizes[p], false);
+		tp_pool_destroy(pool);
+	}
+}
+
+static void loops_for_visits_each_index_once_from_a_task(void **state)
+{
+	(void)state;
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = pool_new(pool_sizes[p]);
+
+		for_all_sizes(pool, pool_sizes[p], true);
+		tp_pool_destroy(pool);
+	}
+}
+
+/* "in chunks of `grain` iterations": with a grain given, no body call gets more than grain. */
+static void loops_for_chunks_at_most_grain(void **state)
+{
+	static const size_t g[] = { 1, 3, 1000 };
+
+	(void)state;
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = pool_new(pool_sizes[p]);
+
+		for (size_t k = 0; k < 3; k++) {
+			struct visit v;
+			struct for_call c;
+			size_t n = 100000;
+
+			visit_init(&v, 0, n);
+			c = (struct for_call){ pool, 0, n, g[k], &v, -1 };
+			for_task(&c);
+			assert_int_equal(c.rc, 0);
+			if (test_load(&v.max_chunk) > (long)g[k])
+				fail_msg("%zu threads, grain %zu: a body call got %ld iterations",
+					 pool_sizes[p], g[k], test_load(&v.max_chunk));
+			/* At least n / grain calls then. */
+			assert_true(test_load(&v.calls) >= (long)(n / g[k]));
+			visit_check(&v, "grain", pool_sizes[p], g[k]);
+		}
+		tp_pool_destroy(pool);
+	}
+}
+
+static void loops_for_bad_arguments_einval(void **state)
+{
+	tp_pool *pool = pool_new(2);
+	struct visit v;
+
+	(void)state;
+	visit_init(&v, 0, 10);
+	assert_int_equal(tp_parallel_for(pool, 10, 9, 0, visit_body, &v), EINVAL);
+	assert_int_equal(tp_parallel_for(pool, (size_t)-1, 0, 1, visit_body, &v), EINVAL);
+	assert_int_equal(tp_parallel_for(NULL, 0, 10, 0, visit_body, &v), EINVAL);
+	assert_int_equal(tp_parallel_for(pool, 0, 10, 0, NULL, &v), EINVAL);
+	assert_int_equal(test_load(&v.calls), 0);
+	/* ctx NULL is the caller's business: allowed. An empty range visits nothing. */
+	assert_int_equal(tp_parallel_for(pool, 5, 5, 0, visit_body, &v), 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(test_load(&v.count[i]), 0);
+	free(v.count);
+	tp_pool_destroy(pool);
+}
+
+/* Nested: an outer loop whose body runs an inner loop on the same pool (on 1 thread too). */
+enum {
+	OUTER = 32,
+	INNER = 2000
+};
+
+struct nest {
+	tp_pool *pool;
+	size_t inner_grain;
+	long *count; /* OUTER * INNER, atomic */
+	long bad_rc; /* atomic: an inner loop did not return 0 */
+	long calls;  /* atomic */
+};
+
+struct inner_ctx {
+	struct nest *nest;
+	size_t outer;
+};
+
+static void inner_body(size_t b, size_t e, void *ctx)
+{
+	struct inner_ctx *ic = ctx;
+
+	for (size_t i = b; i < e; i++)
+		__atomic_fetch_add(&ic->nest->count[ic->outer * INNER + i], 1, __ATOMIC_RELAXED);
+}
+
+static void outer_body(size_t b, size_t e, void *ctx)
+{
+	struct nest *n = ctx;
+
+	test_inc(&n->calls);
+	for (size_t o = b; o < e; o++) {
+		struct inner_ctx ic = { n, o };
+
+		if (tp_parallel_for(n->pool, 0, INNER, n->inner_grain, inner_body, &ic) != 0)
+			test_inc(&n->bad_rc);
+	}
+}
+
+struct nest_call {
+	struct nest *nest;
+	size_t outer_grain;
+	int rc;
+};
+
+static int nest_task(void *arg)
+{
+	struct nest_call *c = arg;
+
+	c->rc = tp_parallel_for(c->nest->pool, 0, OUTER, c->outer_grain, outer_body, c->nest);
+	return 0;
+}
+
+static void loops_for_nested(void **state)
+{
+	(void)state;
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = pool_new(pool_sizes[p]);
+
+		for (int mode = 0; mode < 4; mode++) {
+			struct nest n = { pool, mode % 2 == 0 ? 0 : 7,
+					  calloc(OUTER * INNER, sizeof(long)), 0, 0 };
+			struct nest_call c = { &n, mode % 2 == 0 ? 1 : 0, -1 };
+
+			assert_non_null(n.count);
+			if (mode < 2)
+				nest_task(&c); /* the outer loop from outside */
+			else
+				assert_int_equal(run_in_pool(pool, nest_task, &c), 0);
+			assert_int_equal(c.rc, 0);
+			assert_int_equal(test_load(&n.bad_rc), 0);
+			for (size_t i = 0; i < OUTER * INNER; i++)
+				if (test_load(&n.count[i]) != 1)
+					fail_msg(
+						"%zu threads, mode %d: (%zu, %zu) visited %ld times",
+						pool_sizes[p], mode, i / INNER, i % INNER,
+						test_load(&n.count[i]));
+			free(n.count);
+		}
+		tp_pool_destroy(pool);
+	}
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * tp_parallel_reduce
+ * ------------------------------------------------------------------------------------------ */
+
+/* Sum of i as uint64, with a marker that each accumulator must carry from the identity. */
+#define SUM_MAGIC 0x5eed5eedu
+
+struct sum {
+	uint64_t sum;
+	uint32_t magic;
+};
+
+struct sum_ctx {
+	long bad_magic; /* atomic: an accumulator without the identity's marker */
+	long calls;	/* atomic: body calls */
+};
+
+static void sum_body(size_t b, size_t e, void *acc, void *ctx)
+{
+	struct sum *s = acc;
+	struct sum_ctx *c = ctx;
+
+	test_inc(&c->calls);
+	if (s->magic != SUM_MAGIC)
+		test_inc(&c->bad_magic);
+	for (size_t i = b; i < e; i++)
+		s->sum += i;
+}
+
+static void sum_combine(void *acc, const void *other, void *ctx)
+{
+	struct sum *s = acc;
+	const struct sum *o = other;
+	struct sum_ctx *c = ctx;
+
+	if (s->magic != SUM_MAGIC || o->magic != SUM_MAGIC)
+		test_inc(&c->bad_magic);
+	s->sum += o->sum;
+}
+
+struct sum_call {
+	tp_pool *pool;
+	size_t begin, end, grain;
+	struct sum result;
+	struct sum identity;
+	struct sum_ctx ctx;
+	int rc;
+};
+
+static int sum_task(void *arg)
+{
+	struct sum_call *c = arg;
+
+	c->rc = tp_parallel_reduce(c->pool, c->begin, c->end, c->grain, &c->result, &c->identity,
+				   sizeof(struct sum), sum_body, sum_combine, &c->ctx);
+	return 0;
+}
+
+static void loops_reduce_sum_matches_formula(void **state)
+{
+	(void)state;
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = pool_new(pool_sizes[p]);
+
+		for (int inside = 0; inside < 2; inside++)
+			for (int s = 0; s < N_SIZES; s++)
+				for (int g = 0; g < N_GRAINS; g++) {
+					size_t n = loop_size(s), begin = 1000 + (size_t)g;
+					struct sum_call c;
+					uint64_t want = (uint64_t)n * begin +
+							(uint64_t)n * (n - (n > 0)) / 2;
+
+					memset(&c, 0, sizeof(c)); /* padding too: compared below */
+					c.pool = pool;
+					c.begin = begin;
+					c.end = begin + n;
+					c.grain = grains[g];
+					c.result = (struct sum){ 12345, 0 };
+					c.identity = (struct sum){ 0, SUM_MAGIC };
+					c.rc = -1;
+					if (inside)
+						assert_int_equal(run_in_pool(pool, sum_task, &c),
+								 0);
+					else
+						sum_task(&c);
+					assert_int_equal(c.rc, 0);
+					assert_int_equal(test_load(&c.ctx.bad_magic), 0);
+					if (c.result.sum != want)
+						fail_msg(
+							"%zu threads, size %zu, grain %zu, %s: sum %llu, "
+							"expected %llu",
+							pool_sizes[p], n, grains[g],
+							inside ? "inside" : "outside",
+							(unsigned long long)c.result.sum,
+							(unsigned long long)want);
+					assert_int_equal(c.result.magic, SUM_MAGIC);
+					/* The identity was copied, never modified. */
+					assert_int_equal(c.identity.sum, 0);
+					assert_int_equal(c.identity.magic, SUM_MAGIC);
+				}
+		tp_pool_destroy(pool);
+	}
+}
+
+/*
+ * sqrt without libm (the test executables do not link it): bit-trick guess, then Newton steps;
+ * exact enough here, and the serial and parallel folds use the same function.
+ */
+static double root(double x)
+{
+	uint64_t b;
+	double y;
+
+	if (x <= 0)
+		return 0;
+	memcpy(&b, &x, sizeof(b));
+	b = (b >> 1) + (1023ull << 51);
+	memcpy(&y, &b, sizeof(y));
+	for (int i = 0; i < 5; i++)
+		y = 0.5 * (y + x / y);
+	return y;
+}
+
+/* Sum of sqrt(i) in double: the split changes the rounding, not the value beyond a tolerance. */
+static void sqrt_body(size_t b, size_t e, void *acc, void *ctx)
+{
+	double *d = acc;
+
+	(void)ctx;
+	for (size_t i = b; i < e; i++)
+		*d += root((double)i);
+}
+
+static void dsum_combine(void *acc, const void *other, void *ctx)
+{
+	(void)ctx;
+	*(double *)acc += *(const double *)other;
+}
+
+static void loops_reduce_sqrt_sum_within_tolerance(void **state)
+{
+	size_t n = big_size();
+	double want = 0, zero = 0;
+
+	(void)state;
+	assert_true(root(4.0) == 2.0 && root(1e6) == 1e3);
+	assert_true(root(2.0) * root(2.0) - 2.0 < 1e-15 && root(2.0) * root(2.0) - 2.0 > -1e-15);
+	for (size_t i = 0; i < n; i++)
+		want += root((double)i);
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = pool_new(pool_sizes[p]);
+
+		for (int g = 0; g < N_GRAINS; g++) {
+			double got = -1;
+
+			assert_int_equal(tp_parallel_reduce(pool, 0, n, grains[g], &got, &zero,
+							    sizeof(double), sqrt_body, dsum_combine,
+							    NULL),
+					 0);
+			if (got - want > 1e-9 * want || want - got > 1e-9 * want)
+				fail_msg("%zu threads, grain %zu: %.17g, serial %.17g",
+					 pool_sizes[p], grains[g], got, want);
+		}
+		assert_true(zero == 0.0);
+		tp_pool_destroy(pool);
+	}
+}
+
+/*
+ * A non-commutative, associative combine that checks the order: an accumulator is the interval
+ * of indices it has folded; folding or combining anything but the next contiguous interval on
+ * the right clears `ok`. The result must be exactly [begin, end) with ok set.
+ */
+struct interval {
+	size_t first, last; /* [first, last] folded, if count > 0 */
+	size_t count;
+	int ok;
+};
+
+static void interval_body(size_t b, size_t e, void *acc, void *ctx)
+{
+	struct interval *v = acc;
+
+	(void)ctx;
+	if (b >= e)
+		return;
+	if (v->count == 0) {
+		v->first = b;
+	} else if (v->last + 1 != b) {
+		v->ok = 0; /* folded out of order within a split */
+	}
+	v->last = e - 1;
+	v->count += e - b;
+}
+
+static void interval_combine(void *acc, const void *other, void *ctx)
+{
+	struct interval *v = acc;
+	const struct interval *o = other;
+
+	(void)ctx;
+	if (!o->ok)
+		v->ok = 0;
+	if (o->count == 0)
+		return;
+	if (v->count == 0) {
+		v->first = o->first;
+	} else if (v->last + 1 != o->first) {
+		v->ok = 0; /* the right part was not the next one: combined out of order */
+	}
+	v->last = o->last;
+	v->count += o->count;
+}
+
+/* 2x2 matrices mod P: M_i = [[1, i], [i*7+3, 1]] mod P; the product in index order. */
+#define MOD_P 1000003u
+
+struct mat {
+	uint64_t a, b, c, d;
+};
+
+static struct mat mat_mul(struct mat x, struct mat y)
+{
+	return (struct mat){ (x.a * y.a + x.b * y.c) % MOD_P, (x.a * y.b + x.b * y.d) % MOD_P,
+			     (x.c * y.a + x.d * y.c) % MOD_P, (x.c * y.b + x.d * y.d) % MOD_P };
+}
+
+static struct mat mat_of(size_t i)
+{
+	return (struct mat){ 1, i % MOD_P, (i * 7 + 3) % MOD_P, 1 };
+}
+
+static void mat_body(size_t b, size_t e, void *acc, void *ctx)
+{
+	struct mat *m = acc;
+
+	(void)ctx;
+	for (size_t i = b; i < e; i++)
+		*m = mat_mul(*m, mat_of(i));
+}
+
+static void mat_combine(void *acc, const void *other, void *ctx)
+{
+	(void)ctx;
+	*(struct mat *)acc = mat_mul(*(struct mat *)acc, *(const struct mat *)other);
+}
+
+static void loops_reduce_non_commutative_keeps_order(void **state)
+{
+	const struct interval empty = { 0, 0, 0, 1 };
+	const struct mat ident = { 1, 0, 0, 1 };
+
+	(void)state;
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = pool_new(pool_sizes[p]);
+
+		for (int s = 1; s < N_SIZES; s++)
+			for (int g = 0; g < N_GRAINS; g++) {
+				size_t n = loop_size(s), begin = 17;
+				struct interval iv = { 99, 99, 99, 99 };
+				struct mat m = { 0, 0, 0, 0 }, want = ident;
+				size_t mn = n < 100000 ? n : 100000;
+
+				assert_int_equal(tp_parallel_reduce(pool, begin, begin + n,
+								    grains[g], &iv, &empty,
+								    sizeof(iv), interval_body,
+								    interval_combine, NULL),
+						 0);
+				if (iv.ok != 1 || iv.count != n || iv.first != begin ||
+				    iv.last != begin + n - 1)
+					fail_msg("%zu threads, size %zu, grain %zu: got [%zu, %zu] "
+						 "count %zu ok %d",
+						 pool_sizes[p], n, grains[g], iv.first, iv.last,
+						 iv.count, iv.ok);
+				for (size_t i = begin; i < begin + mn; i++)
+					want = mat_mul(want, mat_of(i));
+				assert_int_equal(tp_parallel_reduce(pool, begin, begin + mn,
+								    grains[g], &m, &ident,
+								    sizeof(m), mat_body,
+								    mat_combine, NULL),
+						 0);
+				if (memcmp(&m, &want, sizeof(m)) != 0)
+					fail_msg("%zu threads, size %zu, grain %zu: matrix product "
+						 "differs from the serial one",
+						 pool_sizes[p], mn, grains[g]);
+			}
+		tp_pool_destroy(pool);
+	}
+}
+
+/* The largest accumulator (TP_REDUCE_MAX_SIZE bytes): 32 buckets of sums by i % 32. */
+#define BUCKETS (TP_REDUCE_MAX_SIZE / sizeof(uint64_t))
+
+static void bucket_body(size_t b, size_t e, void *acc, void *ctx)
+{
+	uint64_t *h = acc;
+
+	(void)ctx;
+	for (size_t i = b; i < e; i++)
+		h[i % BUCKETS] += i;
+}
+
+static void bucket_combine(void *acc, const void *other, void *ctx)
+{
+	uint64_t *h = acc;
+	const uint64_t *o = other;
+
+	(void)ctx;
+	for (size_t k = 0; k < BUCKETS; k++)
+		h[k] += o[k];
+}
+
+static void loops_reduce_max_accumulator_size(void **state)
+{
+	uint64_t ident[BUCKETS], got[BUCKETS], want[BUCKETS];
+	tp_pool *pool = pool_new(2);
+	size_t n = 100000;
+
+	(void)state;
+	assert_int_equal(sizeof(ident), TP_REDUCE_MAX_SIZE);
+	memset(ident, 0, sizeof(ident));
+	memset(want, 0, sizeof(want));
+	memset(got, 0xAA, sizeof(got));
+	for (size_t i = 0; i < n; i++)
+		want[i % BUCKETS] += i;
+	assert_int_equal(tp_parallel_reduce(pool, 0, n, 0, got, ident, sizeof(ident), bucket_body,
+					    bucket_combine, NULL),
+			 0);
+	assert_memory_equal(got, want, sizeof(got));
+	for (size_t k = 0; k < BUCKETS; k++)
+		assert_int_equal(ident[k], 0);
+	tp_pool_destroy(pool);
+}
+
+/* An empty range: success, and the result is the identity. */
+static void loops_reduce_empty_range_gives_identity(void **state)
+{
+	tp_pool *pool = pool_new(2);
+	struct sum_ctx ctx = { 0, 0 };
+	struct sum ident = { 77, SUM_MAGIC }, got = { 1, 2 };
+
+	(void)state;
+	assert_int_equal(tp_parallel_reduce(pool, 5, 5, 0, &got, &ident, sizeof(got), sum_body,
+					    sum_combine, &ctx),
+			 0);
+	assert_int_equal(got.sum, 77);
+	assert_int_equal(got.magic, SUM_MAGIC);
+	tp_pool_destroy(pool);
+}
+
+static void loops_reduce_bad_arguments_einval(void **state)
+{
+	tp_pool *pool = pool_new(2);
+	struct sum_ctx ctx = { 0, 0 };
+	const struct sum ident = { 0, SUM_MAGIC };
+	unsigned char big[TP_REDUCE_MAX_SIZE + 1], big_ident[TP_REDUCE_MAX_SIZE + 1];
+	struct sum got = { 4242, 4242 };
+
+	(void)state;
+	memset(big, 0xAA, sizeof(big));
+	memset(big_ident, 0, sizeof(big_ident));
+	assert_int_equal(
+		tp_parallel_reduce(pool, 0, 100, 0, &got, &ident, 0, sum_body, sum_combine, &ctx),
+		EINVAL);
+	assert_int_equal(tp_parallel_reduce(pool, 0, 100, 0, big, big_ident, sizeof(big), sum_body,
+					    sum_combine, &ctx),
+			 EINVAL);
+	for (size_t i = 0; i < sizeof(big); i++)
+		assert_int_equal(big[i], 0xAA);
+	assert_int_equal(tp_parallel_reduce(pool, 100, 99, 0, &got, &ident, sizeof(got), sum_body,
+					    sum_combine, &ctx),
+			 EINVAL);
+	assert_int_equal(tp_parallel_reduce(NULL, 0, 100, 0, &got, &ident, sizeof(got), sum_body,
+					    sum_combine, &ctx),
+			 EINVAL);
+	assert_int_equal(tp_parallel_reduce(pool, 0, 100, 0, NULL, &ident, sizeof(got), sum_body,
+					    sum_combine, &ctx),
+			 EINVAL);
+	assert_int_equal(tp_parallel_reduce(pool, 0, 100, 0, &got, NULL, sizeof(got), sum_body,
+					    sum_combine, &ctx),
+			 EINVAL);
+	assert_int_equal(tp_parallel_reduce(pool, 0, 100, 0, &got, &ident, sizeof(got), NULL,
+					    sum_combine, &ctx),
+			 EINVAL);
+	assert_int_equal(tp_parallel_reduce(pool, 0, 100, 0, &got, &ident, sizeof(got), sum_body,
+					    NULL, &ctx),
+			 EINVAL);
+	/* Nothing ran, the result is untouched. */
+	assert_int_equal(test_load(&ctx.calls), 0);
+	assert_int_equal(got.sum, 4242);
+	assert_int_equal(got.magic, 4242);
+	tp_pool_destroy(pool);
+}
+
+static void loops_after_shutdown_eshutdown(void **state)
+{
+	tp_pool *pool = pool_new(2);
+	struct sum_ctx ctx = { 0, 0 };
+	const struct sum ident = { 0, SUM_MAGIC };
+	struct sum got = { 4242, 4242 };
+	struct visit v;
+
+	(void)state;
+	visit_init(&v, 0, 100);
+	assert_int_equal(tp_pool_shutdown(pool, TP_SHUTDOWN_DRAIN), 0);
+	assert_int_equal(tp_parallel_for(pool, 0, 100, 0, visit_body, &v), ESHUTDOWN);
+	assert_int_equal(tp_parallel_reduce(pool, 0, 100, 0, &got, &ident, sizeof(got), sum_body,
+					    sum_combine, &ctx),
+			 ESHUTDOWN);
+	assert_int_equal(test_load(&v.calls), 0);
+	assert_int_equal(test_load(&ctx.calls), 0);
+	assert_int_equal(got.sum, 4242);
+	assert_int_equal(got.magic, 4242);
+	free(v.count);
+	tp_pool_destroy(pool);
+}
+
+/* Nested reduce: an outer reduce whose body runs an inner reduce per index (on 1 thread too). */
+struct nest_red {
+	tp_pool *pool;
+	long bad_rc; /* atomic */
+};
+
+static void inner_sum_body(size_t b, size_t e, void *acc, void *ctx)
+{
+	(void)ctx;
+	for (size_t i = b; i < e; i++)
+		*(uint64_t *)acc += i;
+}
+
+static void u64_combine(void *acc, const void *other, void *ctx)
+{
+	(void)ctx;
+	*(uint64_t *)acc += *(const uint64_t *)other;
+}
+
+static void outer_sum_body(size_t b, size_t e, void *acc, void *ctx)
+{
+	struct nest_red *nr = ctx;
+	const uint64_t zero = 0;
+
+	for (size_t o = b; o < e; o++) {
+		uint64_t inner = 0;
+
+		if (tp_parallel_reduce(nr->pool, 0, o, 0, &inner, &zero, sizeof(inner),
+				       inner_sum_body, u64_combine, NULL) != 0)
+			test_inc(&nr->bad_rc);
+		*(uint64_t *)acc += inner;
+	}
+}
+
+struct nest_red_call {
+	struct nest_red *nr;
+	uint64_t result;
+	int rc;
+};
+
+static int nest_red_task(void *arg)
+{
+	struct nest_red_call *c = arg;
+	const uint64_t zero = 0;
+
+	c->rc = tp_parallel_reduce(c->nr->pool, 0, 300, 1, &c->result, &zero, sizeof(c->result),
+				   outer_sum_body, u64_combine, c->nr);
+	return 0;
+}
+
+static void loops_reduce_nested(void **state)
+{
+	uint64_t want = 0;
+
+	(void)state;
+	for (uint64_t o = 0; o < 300; o++)
+		want += o * (o - (o > 0)) / 2;
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = pool_new(pool_sizes[p]);
+
+		for (int inside = 0; inside < 2; inside++) {
+			struct nest_red nr = { pool, 0 };
+			struct nest_red_call c = { &nr, 0, -1 };
+
+			if (inside)
+				assert_int_equal(run_in_pool(pool, nest_red_task, &c), 0);
+			else
+				nest_red_task(&c);
+			assert_int_equal(c.rc, 0);
+			assert_int_equal(test_load(&nr.bad_rc), 0);
+			assert_int_equal(c.result, want);
+		}
+		tp_pool_destroy(pool);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(loops_for_visits_each_index_once_from_outside),
+		cmocka_unit_test(loops_for_visits_each_index_once_from_a_task),
+		cmocka_unit_test(loops_for_chunks_at_most_grain),
+		cmocka_unit_test(loops_for_bad_arguments_einval),
+		cmocka_unit_test(loops_for_nested),
+		cmocka_unit_test(loops_reduce_sum_matches_formula),
+		cmocka_unit_test(loops_reduce_sqrt_sum_within_tolerance),
+		cmocka_unit_test(loops_reduce_non_commutative_keeps_order),
+		cmocka_unit_test(loops_reduce_max_accumulator_size),
+		cmocka_unit_test(loops_reduce_empty_range_gives_identity),
+		cmocka_unit_test(loops_reduce_bad_arguments_einval),
+		cmocka_unit_test(loops_after_shutdown_eshutdown),
+		cmocka_unit_test(loops_reduce_nested),
+	};
+
+	test_watchdog(170);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
