@@ -178,7 +178,10 @@ struct bench_runtime {
 
 extern const struct bench_runtime bench_rt;
 
-/* Path of the shared object that defines `sym` (dladdr), or "static" / "?". */
+/* qsort() comparator for doubles, ascending. */
+int bench_cmp_double(const void *a, const void *b);
+
+/* Path of the shared object that defines `sym` (dladdr), or "?". */
 const char *bench_object_of(const void *sym);
 
 #ifdef __cplusplus

@@ -56,12 +56,6 @@ static void print_info(void)
 	printf("\nskip_reason=%s\n", bench_rt.skip_reason ? bench_rt.skip_reason : "");
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 /* Nearest-rank percentile of sorted v[0..n). */
 static double percentile(const double *v, size_t n, double p)
 {
@@ -193,9 +187,9 @@ static int run_kernel(enum bench_kernel k, const struct bench_size *sz, struct o
 		double *us, *fl[2];
 		size_t nf[2], n = bench_latency_result(lr, &us, fl, nf);
 		o->ok = rc == 0 && n == sz->latency_samples;
-		qsort(us, n, sizeof *us, cmp_double);
-		qsort(fl[0], nf[0], sizeof(double), cmp_double);
-		qsort(fl[1], nf[1], sizeof(double), cmp_double);
+		qsort(us, n, sizeof *us, bench_cmp_double);
+		qsort(fl[0], nf[0], sizeof(double), bench_cmp_double);
+		qsort(fl[1], nf[1], sizeof(double), bench_cmp_double);
 		o->value = percentile(us, n, 50);
 		o->unit = "us";
 		snprintf(o->extra, sizeof o->extra,

@@ -586,12 +586,6 @@ static void measure(struct kernel_result *kr)
 /* ------------------------------------------------------------------------------------------ */
 /* Statistics */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 /* Median of the finite values of v[0..n); NAN if none. Also min and max if asked. */
 static double median(const double *v, int n, double *min, double *max)
 {
@@ -606,7 +600,7 @@ static double median(const double *v, int n, double *min, double *max)
 	if (max)
 		*max = NAN;
 	if (m > 0) {
-		qsort(s, (size_t)m, sizeof *s, cmp_double);
+		qsort(s, (size_t)m, sizeof *s, bench_cmp_double);
 		med = m % 2 ? s[m / 2] : (s[m / 2 - 1] + s[m / 2]) / 2;
 		if (min)
 			*min = s[0];

@@ -496,6 +496,12 @@ size_t bench_latency_parked(const struct bench_latency *lr)
 
 /* ---- misc ---- */
 
+int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
 const char *bench_object_of(const void *sym)
 {
 	Dl_info info;
