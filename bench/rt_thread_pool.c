@@ -320,8 +320,13 @@ static int tp_latency(struct bench_latency *lr)
 
 static void tp_version(char *buf, size_t len)
 {
-	snprintf(buf, len, "thread_pool %d.%d.%d (%s)", TP_VERSION_MAJOR, TP_VERSION_MINOR,
-		 TP_VERSION_PATCH, bench_object_of((const void *)tp_enqueue));
+#ifdef BENCH_TP_FRAMES
+	const char *api = "frames: tp_spawn/tp_join";
+#else
+	const char *api = "futures: tp_enqueue/tp_future_wait";
+#endif
+	snprintf(buf, len, "thread_pool %d.%d.%d, %s (%s)", TP_VERSION_MAJOR, TP_VERSION_MINOR,
+		 TP_VERSION_PATCH, api, bench_object_of((const void *)tp_enqueue));
 }
 
 #ifdef BENCH_TP_FRAMES
