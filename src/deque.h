@@ -209,8 +209,17 @@ static inline void *tp__deque_peek(const struct tp__deque *q)
 	return tp__load_rlx_ptr(&a->slots[(q->bottom - 1) & a->mask]);
 }
 
-/* Any thread. On TP__STEAL_OK, *out holds the oldest shared item. */
-static inline enum tp__steal_result tp__deque_steal(struct tp__deque *q, void **out)
+/*
+ * Any thread. On TP__STEAL_OK, *out holds the oldest shared item. With `done` non-NULL (a
+ * leapfrogging joiner, `done` the joined frame's state word), it gives up (EMPTY) once
+ * *done == done_value, checked after the load of split and before the CAS: the owner of this
+ * deque stores DONE before it publishes anything unrelated (release), so an item published after
+ * DONE can only be seen through a split value that makes DONE visible too; and the item at top
+ * cannot change without top moving, which fails the CAS. So such a steal only takes items the
+ * owner published while it was still running the frame.
+ */
+static inline enum tp__steal_result
+tp__deque_steal_unless(struct tp__deque *q, void **out, const uint32_t *done, uint32_t done_value)
 {
 	/* (load of top) acquire, pairs with the CAS of another thief or of the owner's take. */
 	uint64_t t = tp__load_sc_u64(&q->top);
@@ -230,6 +239,9 @@ static inline enum tp__steal_result tp__deque_steal(struct tp__deque *q, void **
 			tp__store_rlx_u32(&q->split_request, 1);
 		return TP__STEAL_EMPTY;
 	}
+	/* acquire: pairs with the release store of DONE, made visible by the split we read. */
+	if (done != NULL && tp__load_acq_u32(done) == done_value)
+		return TP__STEAL_EMPTY;
 	/* (load of buf) acquire, pairs with the release store of a grown buffer: its slots are
 	 * filled before we can see it. */
 	a = tp__load_acq_ptr((void *const *)&q->buf);
@@ -239,6 +251,12 @@ static inline enum tp__steal_result tp__deque_steal(struct tp__deque *q, void **
 		return TP__STEAL_ABORT;
 	*out = item;
 	return TP__STEAL_OK;
+}
+
+/* Any thread. On TP__STEAL_OK, *out holds the oldest shared item. */
+static inline enum tp__steal_result tp__deque_steal(struct tp__deque *q, void **out)
+{
+	return tp__deque_steal_unless(q, out, NULL, 0);
 }
 
 /*

@@ -75,6 +75,9 @@ void tp__frame_run(struct tp__worker *w, tp_task *t)
 {
 	int code;
 
+	/* Our deque is empty here (every caller took its own deque dry before stealing), so all
+	 * we publish until DONE descends from this frame: what its joiner may leapfrog onto. */
+
 	/* (store of thief) release: the joiner that reads it steals from our deque. */
 	tp__store_rel_ptr(&t->thief_, w);
 	code = t->fn_(t->arg_);
@@ -94,7 +97,9 @@ static int join_stolen(struct tp__worker *w, tp_task *t)
 		struct tp__worker *thief = tp__load_acq_ptr(&t->thief_);
 		void *item;
 
-		if (thief != NULL && tp__deque_steal(&thief->deque, &item) == TP__STEAL_OK) {
+		/* Only what the thief published while it still ran our frame: its descendants. */
+		if (thief != NULL && tp__deque_steal_unless(&thief->deque, &item, &t->state_,
+							    TP__FRAME_DONE) == TP__STEAL_OK) {
 			tp__worker_run_item(w, item);
 			spins = 0;
 			continue;
