@@ -3,15 +3,20 @@
  * The word's layout and invariants are described at the top of future.h.
  */
 #include <errno.h>
+#include <sched.h>
 #include <time.h>
 
 #include "future.h"
 #include "futex.h"
 #include "pool.h"
 
-/* Spins of a blocking waiter before it sleeps: ~2 us. Short, because on this kind of guest the
- * worker we wait for may have been woken onto our CPU (see NOTES.md). */
-#define WAIT_SPINS 64
+/*
+ * Checks of a blocking waiter before it sleeps, each after a sched_yield(). Not a busy spin: on
+ * this kind of guest a worker that the submitter has just woken usually lands on the submitter's
+ * own CPU (NOTES.md), and a spinning waiter would keep it from running for the whole spin; a
+ * yield hands it the CPU at once, and costs one cheap system call when the CPU has nobody else.
+ */
+#define WAIT_YIELDS 4
 
 int tp__future_code(const struct tp_future *f, uint32_t word)
 {
@@ -111,12 +116,12 @@ int tp__future_block(struct tp_future *f, const struct timespec *deadline)
 {
 	uint32_t v;
 
-	for (int i = 0; i < WAIT_SPINS; i++) {
+	for (int i = 0; i < WAIT_YIELDS; i++) {
 		/* acquire: pairs with the CAS that published the final status (and `result`). */
 		v = tp__load_acq_u32(&f->word);
 		if (tp__status_final(v))
 			return tp__future_code(f, v);
-		tp__cpu_relax();
+		sched_yield();
 	}
 	for (;;) {
 		v = tp__load_acq_u32(&f->word);

@@ -63,6 +63,7 @@
 
 #include "thread_pool.h"
 #include "atomics.h"
+#include "logger_internal.h"
 
 /* Longest line, '\n' included, plus its terminating NUL. */
 #define TP__LOG_LINE_MAX 1024
@@ -216,6 +217,11 @@ tp_log_level tp_logger_get_level(const tp_logger *logger)
 	if (logger == NULL)
 		return TP_LOG_OFF;
 	return (tp_log_level)(int)tp__load_rlx_u32(&logger->threshold);
+}
+
+const uint32_t *tp__logger_threshold_word(const tp_logger *logger)
+{
+	return &logger->threshold;
 }
 
 bool tp_logger_enabled(const tp_logger *logger, tp_log_level level)

@@ -117,6 +117,7 @@ tp_pool *tp_pool_create(size_t num_threads, tp_logger *logger)
 	memset(pool, 0, sizeof(*pool));
 	pool->n = n;
 	pool->logger = logger != NULL ? logger : tp_logger_get_instance();
+	pool->log_threshold = tp__logger_threshold_word(pool->logger);
 	pthread_mutex_init(&pool->shut_lock, NULL);
 	tp__inject_init(&pool->inject);
 	pool->home = tp__home_new();

@@ -28,6 +28,7 @@
 #include "deque.h"
 #include "frame.h"
 #include "inject.h"
+#include "logger_internal.h"
 #include "park.h"
 #include "task_cache.h"
 
@@ -66,8 +67,20 @@ struct tp_pool {
 	struct tp__park park;
 	struct tp__home *home;
 	tp_logger *logger;
-	pthread_mutex_t shut_lock; /* serialises shutdown calls (cold path only) */
+	const uint32_t *log_threshold; /* the logger's threshold word (logger.c) */
+	pthread_mutex_t shut_lock;     /* serialises shutdown calls (cold path only) */
 };
+
+/*
+ * Per-task DEBUG lines: the check costs one relaxed load, inline (no call). A threshold at or
+ * below DEBUG (or the singleton's unset 0) goes through tp_log_at, which decides exactly.
+ */
+#define TP__LOG_DEBUG(pool, ...)                                                                   \
+	do {                                                                                       \
+		if (tp__load_rlx_u32((pool)->log_threshold) <= TP_LOG_DEBUG)                       \
+			tp_log_at((pool)->logger, TP_LOG_DEBUG, __FILE__, __LINE__, __func__,      \
+				  __VA_ARGS__);                                                    \
+	} while (0)
 
 /* The worker the calling thread is, or NULL outside every pool. Initial-exec TLS: one load off
  * the thread pointer instead of a __tls_get_addr() call per access from the shared library. */

@@ -56,32 +56,25 @@ static void fill_out(struct tp_future *f, struct tp_future **out)
 	}
 }
 
-/* Forks from a task of this pool, onto the worker's own deque. */
-static int fork_records(tp_pool *pool, struct tp__worker *w, struct tp_future *chain, size_t n,
-			struct tp_future **out)
+/* Counts n forks of w: (count) before (the publication's release store of split), so whoever
+ * retires one of them counts it after we did, as the quiescence check requires (pool.h). */
+static inline void count_forks(struct tp__worker *w, uint64_t n)
 {
-	uint64_t spawned;
-
-	if (tp__deque_reserve(&w->deque, n) != 0)
-		return ENOMEM;
-	fill_out(chain, out);
-	spawned = tp__load_rlx_u64(&w->spawned);
-	/* (count) before (the publication's release store of split): whoever retires one of these
-	 * tasks counts it after we did, as the quiescence check requires (pool.h). */
-	tp__store_sc_u64(&w->spawned, spawned + n);
-	for (size_t i = 0; i < n; i++)
-		(void)tp__deque_push(&w->deque, out[i]); /* cannot fail after the reserve */
-	/* A future may be waited for from anywhere: make it (and older frames) stealable. */
-	tp__deque_publish(&w->deque);
-	/* No fence here: a sleeper missed now is seen by the next fork, and the owner runs the
-	 * task itself if nobody steals it. */
-	if (tp__park_any_idle_hint(&pool->park))
-		(void)tp__park_wake_one(&pool->park);
-	return 0;
+	tp__store_sc_u64(&w->spawned, tp__load_rlx_u64(&w->spawned) + n);
 }
 
-/* Submissions from outside the pool: through the gate, onto the injection queue. */
-static int inject_records(tp_pool *pool, struct tp_future *chain, size_t n, struct tp_future **out)
+/* After forks were pushed: a future may be waited for from anywhere, so make it (and older
+ * frames) stealable, and wake a sleeper. No fence: a sleeper missed now is seen by the next
+ * fork, and the owner runs the task itself if nobody steals it. */
+static inline void forks_pushed(tp_pool *pool, struct tp__worker *w)
+{
+	tp__deque_publish(&w->deque);
+	if (tp__park_any_idle_hint(&pool->park))
+		(void)tp__park_wake_one(&pool->park);
+}
+
+/* Outside submissions pass the gate: ESHUTDOWN once a shutdown closed it, else counted. */
+static inline int gate_accept(tp_pool *pool, uint64_t n)
 {
 	uint64_t gate = tp__load_rlx_u64(&pool->gate);
 
@@ -90,16 +83,45 @@ static int inject_records(tp_pool *pool, struct tp_future *chain, size_t n, stru
 			return ESHUTDOWN;
 		/* seq_cst CAS: an acceptance is ordered before the CLOSED bit or refused by it. */
 	} while (!tp__cas_value_u64(&pool->gate, &gate, gate + n * TP__GATE_ONE));
+	return 0;
+}
+
+/* After outside records were queued: wakes one sleeper at most (it wakes the next if it finds
+ * more); no system call when none sleeps. The enqueue's exchange of the queue tail, which a
+ * parking worker's emptiness check reads, was a full barrier. */
+static inline void injected(tp_pool *pool)
+{
+	(void)tp__park_wake_one_after_barrier(&pool->park);
+}
+
+/* Forks from a task of this pool, onto the worker's own deque. */
+static int fork_records(tp_pool *pool, struct tp__worker *w, struct tp_future *chain, size_t n,
+			struct tp_future **out)
+{
+	if (tp__deque_reserve(&w->deque, n) != 0)
+		return ENOMEM;
+	fill_out(chain, out);
+	count_forks(w, n);
+	for (size_t i = 0; i < n; i++)
+		(void)tp__deque_push(&w->deque, out[i]); /* cannot fail after the reserve */
+	forks_pushed(pool, w);
+	return 0;
+}
+
+/* Submissions from outside the pool: through the gate, onto the injection queue. */
+static int inject_records(tp_pool *pool, struct tp_future *chain, size_t n, struct tp_future **out)
+{
+	int err = gate_accept(pool, n);
+
+	if (err != 0)
+		return err;
 	fill_out(chain, out);
 	if (n == 1)
 		tp__inject_push(&pool->inject, out[0]);
 	else
 		tp__inject_push_many(&pool->inject, out, n);
-	TP_LOG(pool->logger, TP_LOG_DEBUG, "%zu task(s) enqueued, first %p", n, (void *)out[0]);
-	/* Wakes one sleeper at most (it wakes the next if it finds more); no system call when none
-	 * sleeps. The enqueue's exchange of the queue tail, which a parking worker's emptiness check
-	 * reads, was a full barrier. */
-	(void)tp__park_wake_one_after_barrier(&pool->park);
+	TP__LOG_DEBUG(pool, "%zu task(s) enqueued, first %p", n, (void *)out[0]);
+	injected(pool);
 	return 0;
 }
 
@@ -123,6 +145,46 @@ int tp__submit(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_gro
 	return err;
 }
 
+/* tp_enqueue's own path: the same steps as tp__submit for one record, without the chain. */
+static int enqueue_one(tp_pool *pool, tp_task_fn fn, void *arg, struct tp_future **out)
+{
+	struct tp__worker *w = tp__self;
+	struct tp_future *f;
+	int err;
+
+	if (w != NULL && w->pool == pool) {
+		if (tp__load_acq_u32(&pool->mode) == TP__MODE_CANCEL)
+			return ESHUTDOWN;
+		f = tp__record_alloc(pool->home, &w->cache);
+		if (f == NULL)
+			return ENOMEM;
+		tp__future_init(f, pool, fn, arg);
+		count_forks(w, 1);
+		if (tp__deque_push(&w->deque, f) != 0) {
+			/* Over-counted only for a moment: the check then merely says "not yet". */
+			count_forks(w, (uint64_t)-1);
+			tp__record_free(f, &w->cache);
+			return ENOMEM;
+		}
+		forks_pushed(pool, w);
+	} else {
+		f = tp__record_alloc(pool->home, NULL);
+		if (f == NULL)
+			return ENOMEM;
+		tp__future_init(f, pool, fn, arg);
+		err = gate_accept(pool, 1);
+		if (err != 0) {
+			tp__record_free(f, NULL);
+			return err;
+		}
+		tp__inject_push(&pool->inject, f);
+		TP__LOG_DEBUG(pool, "task %p enqueued", (void *)f);
+		injected(pool);
+	}
+	*out = f;
+	return 0;
+}
+
 tp_future *tp_enqueue(tp_pool *pool, tp_task_fn fn, void *arg)
 {
 	struct tp_future *f;
@@ -132,7 +194,7 @@ tp_future *tp_enqueue(tp_pool *pool, tp_task_fn fn, void *arg)
 		errno = EINVAL;
 		return NULL;
 	}
-	err = tp__submit(pool, fn, &arg, 1, NULL, &f);
+	err = enqueue_one(pool, fn, arg, &f);
 	if (err != 0) {
 		errno = err;
 		return NULL;

@@ -28,6 +28,7 @@ struct tp__home *tp__home_new(void)
 	if (home == NULL)
 		return NULL;
 	home->returned = NULL;
+	home->chunks = NULL;
 	home->allocated = 0;
 	home->orphans = 0;
 	return home;
@@ -42,23 +43,61 @@ static struct tp_future *take_returned(struct tp__home *home)
 	return tp__fas_ptr(&home->returned, NULL);
 }
 
-static struct tp_future *record_new(struct tp__home *home)
-{
-	struct tp_future *f = malloc(sizeof(*f));
+/* Records come in chunks of this many: one malloc (and one counter update) per chunk. */
+#define CHUNK_RECORDS 64
 
-	if (f == NULL)
-		return NULL;
-	f->home = home;
-	(void)tp__faa_u64(&home->allocated, 1);
-	return f;
+struct chunk {
+	struct chunk *next; /* the home's list, freed with the home */
+	struct tp_future records[CHUNK_RECORDS];
+};
+
+/* Frees every chunk and the home: once no record of it is held any more. */
+static void home_free(struct tp__home *home)
+{
+	struct chunk *c = tp__load_acq_ptr(&home->chunks);
+
+	while (c != NULL) {
+		struct chunk *next = c->next;
+
+		free(c);
+		c = next;
+	}
+	free(home);
 }
 
-/* Frees a record of a dead home; the last one frees the home. */
+/*
+ * A chunk of fresh records: returns the first, puts the others on the cache's list. The records
+ * are counted as allocated; they are never freed one by one, only with their home.
+ */
+static struct tp_future *record_new(struct tp__home *home, struct tp__cache *c)
+{
+	struct chunk *k = malloc(sizeof(*k));
+	void *head;
+
+	if (k == NULL)
+		return NULL;
+	for (size_t i = 0; i < CHUNK_RECORDS; i++)
+		k->records[i].home = home;
+	for (size_t i = CHUNK_RECORDS - 1; i >= 1; i--) {
+		k->records[i].next_free = c->head;
+		c->head = &k->records[i];
+	}
+	c->count += CHUNK_RECORDS - 1;
+	(void)tp__faa_u64(&home->allocated, CHUNK_RECORDS);
+	head = tp__load_rlx_ptr(&home->chunks);
+	do
+		k->next = head;
+	/* seq_cst CAS (release): publishes the link; the home's last user frees the list. */
+	while (!tp__cas_value_ptr(&home->chunks, &head, k));
+	return &k->records[0];
+}
+
+/* A record of a dead home is dropped; the last one frees the chunks and the home. */
 static void orphan_free(struct tp__home *home, struct tp_future *f)
 {
-	free(f);
+	(void)f;
 	if (tp__faa_u64((uint64_t *)&home->orphans, (uint64_t)-1) == 1)
-		free(home);
+		home_free(home);
 }
 
 /* Pushes one record on its home's shared stack, or frees it if the home is dead. */
@@ -130,7 +169,7 @@ struct tp_future *tp__record_alloc(struct tp__home *home, struct tp__cache *cach
 	}
 	f = c->head;
 	if (f == NULL)
-		return record_new(home);
+		return record_new(home, c);
 	c->head = f->next_free;
 	if (c->count > 0)
 		c->count--;
@@ -156,17 +195,13 @@ void tp__record_free(struct tp_future *f, struct tp__cache *cache)
 	return_shared(f);
 }
 
-static uint64_t free_list(struct tp_future *f)
+/* Counts a list of records of a dying home (their memory goes with the chunks). */
+static uint64_t count_list(const struct tp_future *f)
 {
 	uint64_t n = 0;
 
-	while (f != NULL) {
-		struct tp_future *next = f->next_free;
-
-		free(f);
-		f = next;
+	for (; f != NULL; f = f->next_free)
 		n++;
-	}
 	return n;
 }
 
@@ -178,20 +213,20 @@ void tp__home_kill(struct tp__home *home, struct tp__cache *caches, size_t strid
 	for (size_t i = 0; i < n; i++) {
 		struct tp__cache *c = (struct tp__cache *)((char *)caches + i * stride);
 
-		freed += free_list(c->head);
+		freed += count_list(c->head);
 		c->head = NULL;
 		c->count = 0;
 	}
 	if (local.home == home) {
-		freed += free_list(local.c.head);
+		freed += count_list(local.c.head);
 		local.c.head = NULL;
 		local.c.count = 0;
 		local.home = NULL;
 	}
 	/* The exchange makes every later push fail (they free their record as an orphan). */
-	freed += free_list(tp__fas_ptr(&home->returned, HOME_DEAD));
+	freed += count_list(tp__fas_ptr(&home->returned, HOME_DEAD));
 	held = (int64_t)(tp__load_acq_u64(&home->allocated) - freed);
 	/* Late releases may already have counted themselves down (below zero). */
 	if ((int64_t)tp__faa_u64((uint64_t *)&home->orphans, (uint64_t)held) + held == 0)
-		free(home);
+		home_free(home);
 }

@@ -37,7 +37,8 @@ struct tp__cache {
 
 struct tp__home {
 	alignas(TP__CACHE_LINE) void *returned;	    /* shared: Treiber stack of records, or DEAD */
-	alignas(TP__CACHE_LINE) uint64_t allocated; /* records ever malloc'd (faa) */
+	void *chunks;				    /* malloc'd chunks of records (CAS push) */
+	alignas(TP__CACHE_LINE) uint64_t allocated; /* records ever allocated (faa) */
 	int64_t orphans;			    /* see the header comment (faa) */
 };
 

@@ -128,11 +128,9 @@ static void run_record(struct tp__worker *w, struct tp_future *f)
 	} else if (tp__future_start(f)) {
 		int code;
 
-		TP_LOG(pool->logger, TP_LOG_DEBUG, "worker %zu: task %p started", w->index,
-		       (void *)f);
+		TP__LOG_DEBUG(pool, "worker %zu: task %p started", w->index, (void *)f);
 		code = f->fn(f->arg);
-		TP_LOG(pool->logger, TP_LOG_DEBUG, "worker %zu: task %p finished: %d", w->index,
-		       (void *)f, code);
+		TP__LOG_DEBUG(pool, "worker %zu: task %p finished: %d", w->index, (void *)f, code);
 		tp__future_finish(f, code);
 	} else {
 		/* Cancelled while queued: only the runtime's reference is left to drop. */
@@ -220,7 +218,7 @@ void *tp__worker_main(void *arg)
 	struct tp__worker *w = arg;
 
 	tp__self = w;
-	TP_LOG(w->pool->logger, TP_LOG_DEBUG, "worker %zu started", w->index);
+	TP__LOG_DEBUG(w->pool, "worker %zu started", w->index);
 	for (;;) {
 		void *item = tp__worker_find(w, TP__INJECT_BATCH);
 
@@ -233,7 +231,7 @@ void *tp__worker_main(void *arg)
 		if (park(w))
 			break;
 	}
-	TP_LOG(w->pool->logger, TP_LOG_DEBUG, "worker %zu exiting", w->index);
+	TP__LOG_DEBUG(w->pool, "worker %zu exiting", w->index);
 	tp__self = NULL;
 	return NULL;
 }
