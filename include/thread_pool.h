@@ -204,7 +204,8 @@ typedef struct tp_task {
 /*
  * Spawns fn(arg) on the calling worker's own deque, in `task`: no allocation, no atomic
  * read-modify-write. Must be called from a task running on a pool; from any other thread the task
- * is run later by tp_join() itself (serial semantics). Never fails, never blocks.
+ * is run later by tp_join() itself (serial semantics). Never blocks. With fn == NULL nothing is
+ * spawned and the join returns EINVAL; task == NULL does nothing.
  */
 TP_API void tp_spawn(tp_task *task, tp_task_fn fn, void *arg);
 
@@ -212,7 +213,8 @@ TP_API void tp_spawn(tp_task *task, tp_task_fn fn, void *arg);
  * Waits for a spawned task and returns its code. If no thief took it, the caller pops it back and
  * runs it inline (no atomic read-modify-write); otherwise it runs the thief's spawned tasks while it
  * waits. Joins may come in any order; the most recent spawn first is the cheap case. Must be called
- * by the thread that spawned `task`.
+ * by the thread that spawned `task`. EINVAL for NULL, and for a frame spawned on a worker but
+ * joined on a thread outside every pool (the frame must still be joined by its spawner).
  */
 TP_API int tp_join(tp_task *task);
 

@@ -12,6 +12,7 @@
  * Calder 1993), i.e. runs the frame's own descendants, until the thief stores DONE. So a joiner
  * never runs unrelated work and its stack stays bounded by the recursion depth.
  */
+#include <errno.h>
 #include <sched.h>
 
 #include "frame.h"
@@ -52,6 +53,14 @@ void tp_spawn(tp_task *task, tp_task_fn fn, void *arg)
 {
 	struct tp__worker *w = tp__self;
 
+	if (task == NULL)
+		return;
+	if (fn == NULL) {
+		/* Bad input: nothing to run; the join reports it. */
+		task->state_ = TP__FRAME_DONE;
+		task->result_ = EINVAL;
+		return;
+	}
 	task->fn_ = fn;
 	task->arg_ = arg;
 	task->thief_ = NULL;
@@ -126,6 +135,9 @@ static __attribute__((noinline)) int join_slow(struct tp__worker *w, tp_task *ta
 	/* Popped and run earlier by an out-of-order join, or by a thief. */
 	if (state == TP__FRAME_DONE)
 		return task->result_;
+	/* Spawned on a worker, joined on a thread outside every pool: not the spawner. */
+	if (w == NULL)
+		return EINVAL;
 	for (;;) {
 		void *item = tp__deque_take(&w->deque);
 
@@ -146,6 +158,8 @@ int tp_join(tp_task *task)
 {
 	struct tp__worker *w = tp__self;
 
+	if (task == NULL)
+		return EINVAL;
 	if (likely(w != NULL)) {
 		struct tp__deque *q = &w->deque;
 		uint64_t b = q->bottom;

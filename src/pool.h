@@ -58,17 +58,19 @@ struct tp__worker {
 
 struct tp_pool {
 	struct tp__inject inject;
+	/* Its own line, written by every outside submission; shut_state is cold (shut_lock). */
 	alignas(TP__CACHE_LINE) uint64_t gate; /* accepted << 1 | CLOSED */
+	uint32_t shut_state;		       /* 0 none, 1 in progress, 2 joined */
+	/* Read-mostly from here. */
 	alignas(TP__CACHE_LINE) uint32_t mode; /* enum tp__mode */
 	uint32_t stop;			       /* set once quiescent: workers exit */
-	uint32_t shut_state;		       /* 0 none, 1 in progress, 2 joined */
 	size_t n;
 	struct tp__worker *workers; /* [n], cache-line aligned */
-	struct tp__park park;
 	struct tp__home *home;
 	tp_logger *logger;
 	const uint32_t *log_threshold; /* the logger's threshold word (logger.c) */
-	pthread_mutex_t shut_lock;     /* serialises shutdown calls (cold path only) */
+	struct tp__park park;
+	pthread_mutex_t shut_lock; /* serialises shutdown calls (cold path only) */
 };
 
 /*

@@ -680,6 +680,42 @@ static void forkjoin_every_frame_runs_once_under_jitter(void **state)
 	tp_pool_destroy(pool);
 }
 
+/* Bad input never crashes: NULL frames and NULL functions are EINVAL at the join. */
+struct bad_input {
+	int join_null, join_nofn;
+};
+
+static int bad_input_task(void *arg)
+{
+	struct bad_input *b = arg;
+	tp_task t;
+
+	b->join_null = tp_join(NULL);
+	tp_spawn(NULL, bad_input_task, arg); /* does nothing */
+	tp_spawn(&t, NULL, NULL);
+	b->join_nofn = tp_join(&t);
+	return 0;
+}
+
+static void forkjoin_bad_input_is_einval(void **state)
+{
+	tp_pool *pool = tp_pool_create(2, NULL);
+	struct bad_input inside = { -1, -1 }, outside = { -1, -1 };
+	tp_future *f;
+
+	(void)state;
+	f = tp_enqueue(pool, bad_input_task, &inside);
+	assert_int_equal(tp_future_wait(f), 0);
+	tp_future_release(f);
+	assert_int_equal(inside.join_null, EINVAL);
+	assert_int_equal(inside.join_nofn, EINVAL);
+	/* The same from a thread outside every pool. */
+	assert_int_equal(bad_input_task(&outside), 0);
+	assert_int_equal(outside.join_null, EINVAL);
+	assert_int_equal(outside.join_nofn, EINVAL);
+	tp_pool_destroy(pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -687,6 +723,7 @@ int main(void)
 		cmocka_unit_test(forkjoin_fib_matches_serial_2_threads),
 		cmocka_unit_test(forkjoin_fib_matches_serial_8_threads),
 		cmocka_unit_test(forkjoin_join_returns_task_code),
+		cmocka_unit_test(forkjoin_bad_input_is_einval),
 		cmocka_unit_test(forkjoin_joins_out_of_order),
 		cmocka_unit_test(forkjoin_many_children_1_thread),
 		cmocka_unit_test(forkjoin_many_children_2_threads),
