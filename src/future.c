@@ -145,17 +145,30 @@ static bool deadline_valid(const struct timespec *deadline)
 	return deadline == NULL || (deadline->tv_nsec >= 0 && deadline->tv_nsec < 1000000000L);
 }
 
+/* The start of every wait: true, with *code set, for bad input or a future already final. */
+static bool wait_over(const tp_future *f, const struct timespec *deadline, int *code)
+{
+	uint32_t v;
+
+	if (f == NULL || !deadline_valid(deadline)) {
+		*code = EINVAL;
+		return true;
+	}
+	/* acquire: pairs with the CAS that published the final status (and `result`). */
+	v = tp__load_acq_u32(&f->word);
+	if (!tp__status_final(v))
+		return false;
+	*code = tp__future_code(f, v);
+	return true;
+}
+
 int tp_future_wait_until(tp_future *f, const struct timespec *deadline)
 {
 	struct tp__worker *self = tp__self;
-	uint32_t v;
+	int code;
 
-	if (f == NULL || !deadline_valid(deadline))
-		return EINVAL;
-	/* acquire: pairs with the CAS that published the final status (and `result`). */
-	v = tp__load_acq_u32(&f->word);
-	if (tp__status_final(v))
-		return tp__future_code(f, v);
+	if (wait_over(f, deadline, &code))
+		return code;
 	/* Not final, so the pool is alive: comparing with it is safe. */
 	if (self != NULL && self->pool == f->pool)
 		return tp__worker_help(self, f, deadline);
@@ -164,13 +177,10 @@ int tp_future_wait_until(tp_future *f, const struct timespec *deadline)
 
 int tp_future_wait_nohelp(tp_future *f, const struct timespec *deadline)
 {
-	uint32_t v;
+	int code;
 
-	if (f == NULL || !deadline_valid(deadline))
-		return EINVAL;
-	v = tp__load_acq_u32(&f->word);
-	if (tp__status_final(v))
-		return tp__future_code(f, v);
+	if (wait_over(f, deadline, &code))
+		return code;
 	/* Not started: run it here. Its queue entry is skipped later (no longer PENDING). */
 	if (tp__future_start(f))
 		return tp__future_run_claimed(f);
