@@ -199,16 +199,6 @@ static inline void *tp__deque_take(struct tp__deque *q)
 	return tp__deque_take_shared(q);
 }
 
-/* Owner only: the newest item without taking it, or NULL when empty. */
-static inline void *tp__deque_peek(const struct tp__deque *q)
-{
-	struct tp__deque_buf *a = tp__load_rlx_ptr((void *const *)&q->buf);
-
-	if (q->bottom == q->top_seen)
-		return NULL;
-	return tp__load_rlx_ptr(&a->slots[(q->bottom - 1) & a->mask]);
-}
-
 /*
  * Any thread. On TP__STEAL_OK, *out holds the oldest shared item. With `done` non-NULL (a
  * leapfrogging joiner, `done` the joined frame's state word), it gives up (EMPTY) once
