@@ -3,6 +3,7 @@
  * The protocol and its invariants are described at the top of park.h.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,8 +65,10 @@ int tp__park_init(struct tp__park *p, size_t n, const struct ck_ec_mode *mode)
 		tp__park_destroy(p);
 		return ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		ck_ec32_init(&p->parkers[i].ec, 0);
+		p->parkers[i].waker_cpu = 0;
+	}
 	return 0;
 }
 
@@ -94,15 +97,35 @@ void tp__park_cancel(struct tp__park *p, size_t i)
 	tp__and_u64(&p->idle[i / 64], ~(UINT64_C(1) << (i % 64)));
 }
 
+/* Leaves `cpu` if we run on it: an affinity mask without it, then the old mask back (which does
+ * not move us again). Nothing happens if `cpu` is the only one allowed. */
+static void move_off_cpu(int cpu)
+{
+	cpu_set_t mask, others;
+
+	if (sched_getcpu() != cpu || sched_getaffinity(0, sizeof(mask), &mask) != 0)
+		return;
+	others = mask;
+	CPU_CLR(cpu, &others);
+	if (CPU_COUNT(&others) > 0 && sched_setaffinity(0, sizeof(others), &others) == 0)
+		(void)sched_setaffinity(0, sizeof(mask), &mask);
+}
+
 void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap)
 {
+	uint32_t waker_cpu;
+
 	/* Returns at once if the counter already moved past snap (a waker claimed us). */
 	(void)ck_ec32_wait(&p->parkers[i].ec, p->mode, snap, NULL);
 	/* Woken by a claim (bit already clear) or spuriously (bit still set): clear it either way. */
 	tp__park_cancel(p, i);
+	/* A worker woke us to share its work: do not share its CPU too (see park.h). */
+	waker_cpu = tp__fas_u32(&p->parkers[i].waker_cpu, 0);
+	if (waker_cpu != 0)
+		move_off_cpu((int)waker_cpu - 1);
 }
 
-static bool claim_and_wake(struct tp__park *p, size_t w, uint64_t bits)
+static bool claim_and_wake(struct tp__park *p, size_t w, uint64_t bits, uint32_t waker_cpu)
 {
 	while (bits != 0) {
 		uint64_t bit = bits & -bits;
@@ -110,6 +133,9 @@ static bool claim_and_wake(struct tp__park *p, size_t w, uint64_t bits)
 		/* seq_cst CAS: two producers never claim the same sleeper. */
 		if (tp__cas_value_u64(&p->idle[w], &bits, bits & ~bit)) {
 			size_t i = w * 64 + (size_t)__builtin_ctzll(bit);
+
+			/* Before the increment (a full barrier) that lets the sleeper read it. */
+			tp__store_rlx_u32(&p->parkers[i].waker_cpu, waker_cpu);
 
 			/* The increment is a full barrier; ck_ec makes the futex call only when
 			 * the worker sleeps (its counter's waiter flag is set). */
@@ -121,23 +147,28 @@ static bool claim_and_wake(struct tp__park *p, size_t w, uint64_t bits)
 	return false;
 }
 
+static bool wake_one(struct tp__park *p, uint32_t waker_cpu)
+{
+	for (size_t w = 0; w < p->nwords; w++) {
+		uint64_t bits = tp__load_sc_u64(&p->idle[w]);
+
+		if (bits != 0 && claim_and_wake(p, w, bits, waker_cpu))
+			return true;
+	}
+	return false;
+}
+
 bool tp__park_wake_one(struct tp__park *p)
 {
 	/* (the caller's publication of work) before (loads of the bits), store-load: pairs with the
 	 * fence in tp__park_prepare(). */
 	tp__fence_sc();
-	return tp__park_wake_one_after_barrier(p);
+	return wake_one(p, (uint32_t)sched_getcpu() + 1);
 }
 
 bool tp__park_wake_one_after_barrier(struct tp__park *p)
 {
-	for (size_t w = 0; w < p->nwords; w++) {
-		uint64_t bits = tp__load_sc_u64(&p->idle[w]);
-
-		if (bits != 0 && claim_and_wake(p, w, bits))
-			return true;
-	}
-	return false;
+	return wake_one(p, 0);
 }
 
 void tp__park_wake_all(struct tp__park *p)

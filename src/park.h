@@ -30,6 +30,7 @@
 
 struct tp__parker {
 	alignas(TP__CACHE_LINE) struct ck_ec32 ec;
+	uint32_t waker_cpu; /* 0, or 1 + the CPU of the worker that last woke this one */
 };
 
 struct tp__park {
@@ -64,14 +65,18 @@ void tp__park_cancel(struct tp__park *p, size_t i);
 void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap);
 
 /*
- * A producer that has just published work: wakes one parked worker, if any. Returns true if it
+ * A worker that has just published work: wakes one parked worker, if any. Returns true if it
  * claimed one. Starts with a store-load fence (pairs with the one in tp__park_prepare()), so the
- * caller need not fence after publishing.
+ * caller need not fence after publishing. It leaves its CPU with the sleeper: on this kind of
+ * guest a woken thread lands on its waker's CPU even when another is idle (NOTES.md), where two
+ * busy workers would share one CPU for a balancing interval (milliseconds); the sleeper moves off
+ * that CPU when it wakes there.
  */
 bool tp__park_wake_one(struct tp__park *p);
 
 /*
- * As tp__park_wake_one(), for a producer whose publication was itself a full barrier (a seq_cst
+ * As tp__park_wake_one(), for a submitter outside the pool (no CPU hint: it is about to wait, so
+ * sharing its CPU is the fast hand-off), whose publication was itself a full barrier (a seq_cst
  * read-modify-write, or liburcu's uatomic_xchg inside cds_wfcq_enqueue, documented as "a full
  * memory barrier before and after"), which orders it before the loads of the bits.
  */
