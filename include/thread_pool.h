@@ -92,14 +92,15 @@ typedef enum tp_shutdown_mode {
  * Refuses new tasks from outside the pool at once, finishes accepted work as `mode` says, then joins
  * every worker. Blocks until the workers have exited. Idempotent: later calls return 0 at once (also
  * with another mode). Returns EINVAL (NULL pool or unknown mode), or EDEADLK when called from a
- * thread that is running a task of this pool (it would wait for itself): then it does nothing.
+ * thread that is running a task, of this pool or of any other (it could wait for itself, or for a
+ * worker its own pool depends on): then it does nothing.
  */
 TP_API int tp_pool_shutdown(tp_pool *pool, tp_shutdown_mode mode);
 
 /*
  * tp_pool_shutdown(pool, TP_SHUTDOWN_DRAIN) if not done yet, then frees the pool. Futures the caller
- * still holds stay valid (release them afterwards). NULL is a no-op. Must not be called from a task of
- * this pool (it does nothing then, as the shutdown would report EDEADLK) nor twice.
+ * still holds stay valid (release them afterwards). NULL is a no-op. Must not be called from a task
+ * (it logs an error and does nothing then, as the shutdown would report EDEADLK), nor twice.
  */
 TP_API void tp_pool_destroy(tp_pool *pool);
 
