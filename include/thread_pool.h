@@ -121,8 +121,9 @@ typedef enum tp_future_status {
  * Blocks until the task has finished and returns its code (0 or the task's error), or ECANCELED if
  * it was cancelled. On a worker of the future's pool it runs other pending tasks while it waits (its
  * own deque, then steals), so nested fork-join never deadlocks, even on one thread. On any other
- * thread it only blocks (spins briefly, then sleeps on a futex); it never runs the task itself.
- * Returns EINVAL for NULL. May be called any number of times, by several threads at once.
+ * thread it only blocks (checks a few times, yielding its CPU, then sleeps on a futex); it never
+ * runs the task itself. Returns EINVAL for NULL. May be called any number of times, by several
+ * threads at once.
  */
 TP_API int tp_future_wait(tp_future *f);
 
