@@ -254,10 +254,10 @@ typedef void (*tp_for_fn)(size_t begin, size_t end, void *ctx);
 
 /*
  * Runs body over [begin, end) in chunks of `grain` iterations (0: automatic) on the pool, split
- * lazily: a chunk is split in halves only when another worker is idle or asks for work, so on one
- * busy worker it costs little more than the serial loop. From outside the pool it submits the loop
- * and blocks until it is done; from a task of the pool it runs the loop there (nested loops are
- * fine). Returns 0, or EINVAL (NULL pool/body, begin > end), ESHUTDOWN, ENOMEM.
+ * lazily: a chunk is split in halves only when another worker asks for work (idle workers ask
+ * before they sleep), so on one busy worker it costs little more than the serial loop. From outside
+ * the pool it submits the loop and blocks until it is done; from a task of the pool it runs the
+ * loop there (nested loops are fine). Returns 0, or EINVAL (NULL pool/body, begin > end), ESHUTDOWN, ENOMEM.
  */
 TP_API int tp_parallel_for(tp_pool *pool, size_t begin, size_t end, size_t grain, tp_for_fn body,
 			   void *ctx);
