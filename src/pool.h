@@ -15,8 +15,9 @@
  *       sum(finished) <= retired at time T <= created at time T <= sum(spawned) + accepted
  *   for a moment T between the two passes: equality proves no task was alive at T, and nothing can
  *   create one afterwards. Frames (tp_spawn) are not counted: a task joins every frame it spawned
- *   before it returns, so its own retirement covers them. A worker checks this before it parks during a shutdown; the parking
- *   protocol's fences make sure the last two workers to go idle cannot both miss each other.
+ *   before it returns, so its own retirement covers them. A worker checks this before it parks
+ *   during a shutdown; the parking protocol's fences make sure the last two workers to go idle
+ *   cannot both miss each other.
  */
 #ifndef TP_POOL_H
 #define TP_POOL_H
