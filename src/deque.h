@@ -14,7 +14,8 @@
  *   there with plain stores, no fence and no read-modify-write, because no thief can see it. A
  *   thief that finds the shared part empty raises `split_request`; the owner's worker notices it
  *   (one relaxed load) at its next spawn or take and publishes its private items by moving `split`
- *   up (a release store), waking a parked worker if there is one (worker.c). Futures and injected batches are published at once, frames lazily.
+ *   up (a release store), waking a parked worker if there is one (worker.c). Futures and
+ *   injected batches are published at once, frames lazily.
  *
  *	top             split            bottom
  *	 | shared: steal |  private: owner  |
@@ -23,10 +24,11 @@
  *   - top <= split <= bottom, except inside tp__deque_take's race for the last shared item.
  *   - top only grows, by CAS (thieves, and the owner when it takes the last shared item).
  *   - split and bottom are written by the owner only; thieves read split, never bottom.
- *   - The buffer is a power-of-two ring. When full, the owner copies it into one twice the size and
- *     publishes the new one; the old one is retired, not freed, until tp__deque_destroy(), because a
- *     thief may still read a slot of it (the slot it read is still valid: the owner writes new items
- *     only into the current buffer). Doubling bounds the retired memory below the current size.
+ *   - The buffer is a power-of-two ring. When full, the owner copies it into one twice the size
+ *     and publishes the new one; the old one is retired, not freed, until tp__deque_destroy(),
+ *     because a thief may still read a slot of it (the slot it read is still valid: the owner
+ *     writes new items only into the current buffer). Doubling bounds the retired memory below
+ *     the current size.
  *
  * Who may run what at the same time
  *   | operation                                   | owner thread only | concurrent with       |

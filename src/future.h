@@ -42,7 +42,7 @@ struct tp_future {
 	int result;    /* the task's code; see the invariants */
 	tp_task_fn fn;
 	void *arg;
-	tp_pool *pool;	       /* identity only: never dereferenced once the status is final */
+	tp_pool *pool;	       /* identity only: not dereferenced once the status is final */
 	struct tp__home *home; /* where the record returns when its last reference drops */
 	tp_group *group;       /* the group it belongs to, or NULL (owner of the group only) */
 	struct tp_future *group_next;

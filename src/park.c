@@ -117,7 +117,7 @@ void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap)
 
 	/* Returns at once if the counter already moved past snap (a waker claimed us). */
 	(void)ck_ec32_wait(&p->parkers[i].ec, p->mode, snap, NULL);
-	/* Woken by a claim (bit already clear) or spuriously (bit still set): clear it either way. */
+	/* Woken by a claim (bit already clear) or spuriously (bit still set): clear it anyway. */
 	tp__park_cancel(p, i);
 	/* A worker woke us to share its work: do not share its CPU too (see park.h). */
 	waker_cpu = tp__fas_u32(&p->parkers[i].waker_cpu, 0);
