@@ -140,7 +140,7 @@ TP_API int tp_future_wait_until(tp_future *f, const struct timespec *deadline);
  */
 TP_API bool tp_future_cancel(tp_future *f);
 
-/* Current status; a snapshot that may change at once unless it is final. NULL: TP_FUTURE_CANCELLED. */
+/* Current status: a snapshot that may change at once unless final. NULL: TP_FUTURE_CANCELLED. */
 TP_API tp_future_status tp_future_state(const tp_future *f);
 
 /*
@@ -257,7 +257,8 @@ typedef void (*tp_for_fn)(size_t begin, size_t end, void *ctx);
  * lazily: a chunk is split in halves only when another worker asks for work (idle workers ask
  * before they sleep), so on one busy worker it costs little more than the serial loop. From outside
  * the pool it submits the loop and blocks until it is done; from a task of the pool it runs the
- * loop there (nested loops are fine). Returns 0, or EINVAL (NULL pool/body, begin > end), ESHUTDOWN, ENOMEM.
+ * loop there (nested loops are fine). Returns 0, or EINVAL (NULL pool/body, begin > end),
+ * ESHUTDOWN, ENOMEM.
  */
 TP_API int tp_parallel_for(tp_pool *pool, size_t begin, size_t end, size_t grain, tp_for_fn body,
 			   void *ctx);

@@ -37,7 +37,7 @@ struct tp__park {
 	size_t n;		       /* number of workers */
 	size_t nwords;		       /* (n + 63) / 64 */
 	const struct ck_ec_mode *mode; /* futex ops, or fake ones in tests */
-	uint64_t *idle;		       /* shared: bit i set while worker i is parked or parking */
+	uint64_t *idle;		       /* shared: bit i: worker i parked or parking */
 	struct tp__parker *parkers;    /* [n], one cache line each */
 };
 

@@ -36,7 +36,7 @@ struct tp__cache {
 };
 
 struct tp__home {
-	alignas(TP__CACHE_LINE) void *returned;	    /* shared: Treiber stack of records, or DEAD */
+	alignas(TP__CACHE_LINE) void *returned;	    /* shared: Treiber stack, or DEAD */
 	void *chunks;				    /* malloc'd chunks of records (CAS push) */
 	alignas(TP__CACHE_LINE) uint64_t allocated; /* records ever allocated (faa) */
 	int64_t orphans;			    /* see the header comment (faa) */
