@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "thread_pool.h"
+
 static inline void test_on_alarm(int sig)
 {
 	static const char msg[] = "Bail out! watchdog: test took too long (deadlock?)\n";
@@ -119,6 +121,41 @@ static inline long test_load(const long *p)
 static inline void test_store(long *p, long v)
 {
 	__atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+}
+
+/* The stress tests' seed: TP_STRESS_SEED if set, else time and pid; printed as a TAP comment so a
+ * failing run can be repeated. */
+static inline uint64_t test_stress_seed(void)
+{
+	const char *s = getenv("TP_STRESS_SEED");
+	uint64_t seed = s != NULL ? strtoull(s, NULL, 0)
+				  : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+
+	printf("# seed %llu (TP_STRESS_SEED to repeat)\n", (unsigned long long)seed);
+	fflush(stdout);
+	return seed;
+}
+
+/* A pool of exactly `threads` workers, or the test fails. */
+static inline tp_pool *test_pool_new(size_t threads)
+{
+	tp_pool *pool = tp_pool_create(threads, NULL);
+
+	assert_non_null(pool);
+	assert_int_equal(tp_pool_size(pool), threads);
+	return pool;
+}
+
+/* Runs fn(arg) as a task of `pool` from the test thread and returns its code. */
+static inline int run_in_pool(tp_pool *pool, tp_task_fn fn, void *arg)
+{
+	tp_future *f = tp_enqueue(pool, fn, arg);
+	int code;
+
+	assert_non_null(f);
+	code = tp_future_wait(f);
+	tp_future_release(f);
+	return code;
 }
 
 #endif /* TP_TEST_COMMON_H */

@@ -653,11 +653,7 @@ int main(void)
 		cmocka_unit_test(forkjoin_outside_submitters_and_forks),
 		cmocka_unit_test(forkjoin_wait_until_under_load),
 	};
-	const char *s = getenv("TP_STRESS_SEED");
-
-	seed = s != NULL ? strtoull(s, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	printf("# seed %llu (TP_STRESS_SEED to repeat)\n", (unsigned long long)seed);
-	fflush(stdout);
+	seed = test_stress_seed();
 	test_watchdog(280);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -639,11 +639,7 @@ int main(void)
 		cmocka_unit_test(shutdown_race_cancel_forks_after_close),
 		cmocka_unit_test(shutdown_race_destroy_while_threads_hold_futures),
 	};
-	const char *s = getenv("TP_STRESS_SEED");
-
-	seed = s != NULL ? strtoull(s, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	printf("# seed %llu (TP_STRESS_SEED to repeat)\n", (unsigned long long)seed);
-	fflush(stdout);
+	seed = test_stress_seed();
 	test_watchdog(280);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,27 +13,6 @@
 #include "../common.h"
 #include "thread_pool.h"
 
-static tp_pool *pool_new(size_t threads)
-{
-	tp_pool *pool = tp_pool_create(threads, NULL);
-
-	assert_non_null(pool);
-	assert_int_equal(tp_pool_size(pool), threads);
-	return pool;
-}
-
-/* Runs fn(arg) as a task of `pool` and returns its code (the future's). */
-static int run_in_pool(tp_pool *pool, tp_task_fn fn, void *arg)
-{
-	tp_future *f = tp_enqueue(pool, fn, arg);
-	int code;
-
-	assert_non_null(f);
-	code = tp_future_wait(f);
-	tp_future_release(f);
-	return code;
-}
-
 static long fib_serial(int n)
 {
 	return n < 2 ? n : fib_serial(n - 1) + fib_serial(n - 2);
@@ -84,7 +63,7 @@ static int fib_frame(void *arg)
 
 static void fib_on(size_t threads)
 {
-	tp_pool *pool = pool_new(threads);
+	tp_pool *pool = test_pool_new(threads);
 	int n = fib_n();
 	struct fib root = { n, 0, 0 };
 	double t0 = test_now_ms();
@@ -168,7 +147,7 @@ static int codes_task(void *arg)
 static void forkjoin_join_returns_task_code(void **state)
 {
 	for (size_t threads = 1; threads <= 2; threads++) {
-		tp_pool *pool = pool_new(threads);
+		tp_pool *pool = test_pool_new(threads);
 
 		for (int i = 0; i < 100; i++) {
 			struct codes c = { 0, -1, -1 };
@@ -207,7 +186,7 @@ static void forkjoin_joins_out_of_order(void **state)
 
 	(void)state;
 	for (size_t p = 0; p < 3; p++) {
-		tp_pool *pool = pool_new(threads[p]);
+		tp_pool *pool = test_pool_new(threads[p]);
 
 		for (int it = 0; it < (int)test_scaled(300); it++) {
 			struct ooo o;
@@ -267,7 +246,7 @@ static int many_task(void *arg)
 
 static void many_on(size_t threads)
 {
-	tp_pool *pool = pool_new(threads);
+	tp_pool *pool = test_pool_new(threads);
 	struct many m = { calloc(MANY, sizeof(tp_task)), calloc(MANY, sizeof(struct child)), 0, 0,
 			  false };
 
@@ -341,7 +320,7 @@ static int chain_frame(void *arg)
 
 static void chain_on(size_t threads, int depth, int rounds)
 {
-	tp_pool *pool = pool_new(threads);
+	tp_pool *pool = test_pool_new(threads);
 
 	for (int r = 0; r < rounds; r++) {
 		struct chain root = { depth, 0, 0 };
@@ -409,7 +388,7 @@ static int comb_frame(void *arg)
 
 static void comb_on(size_t threads, int depth)
 {
-	tp_pool *pool = pool_new(threads);
+	tp_pool *pool = test_pool_new(threads);
 	long want = 1 + (long)depth * (1 + fib_serial(COMB_SMALL));
 
 	for (int side = 0; side < 2; side++) {
@@ -495,7 +474,7 @@ static void *outside_thread(void *arg)
 
 static void forkjoin_outside_pool_runs_in_join(void **state)
 {
-	tp_pool *pool = pool_new(2); /* a pool exists, but these threads are not its workers */
+	tp_pool *pool = test_pool_new(2); /* a pool exists, but these threads are not its workers */
 	struct where w = { pthread_self(), 0, 0 };
 	int bad_main = 0, bad_thread = 0;
 	tp_task t;
@@ -589,7 +568,7 @@ static void forkjoin_frames_and_futures_mix(void **state)
 
 	(void)state;
 	for (size_t p = 0; p < 3; p++) {
-		tp_pool *pool = pool_new(threads[p]);
+		tp_pool *pool = test_pool_new(threads[p]);
 
 		for (int it = 0; it < (int)test_scaled(20); it++) {
 			struct mix m = { pool, 0 };
@@ -656,7 +635,7 @@ static int node_frame(void *arg)
 
 static void forkjoin_every_frame_runs_once_under_jitter(void **state)
 {
-	tp_pool *pool = pool_new(2);
+	tp_pool *pool = test_pool_new(2);
 	struct tree *tree = malloc(sizeof(*tree));
 	uint64_t rng = (uint64_t)time(NULL);
 

@@ -13,14 +13,6 @@
 #include "../common.h"
 #include "thread_pool.h"
 
-static tp_pool *pool_new(size_t threads)
-{
-	tp_pool *pool = tp_pool_create(threads, NULL);
-
-	assert_non_null(pool);
-	return pool;
-}
-
 static int count_run(void *arg)
 {
 	test_inc(arg);
@@ -52,7 +44,7 @@ static void group_all_tasks_run_once(void **state)
 
 	(void)state;
 	for (size_t p = 0; p < 3; p++) {
-		tp_pool *pool = pool_new(threads[p]);
+		tp_pool *pool = test_pool_new(threads[p]);
 		tp_group g;
 
 		memset(runs, 0, sizeof(runs));
@@ -112,7 +104,7 @@ static void group_first_error_wins(void **state)
 {
 	(void)state;
 	for (size_t threads = 1; threads <= 2; threads++) {
-		tp_pool *pool = pool_new(threads);
+		tp_pool *pool = test_pool_new(threads);
 
 		for (int order = 0; order < 2; order++) {
 			struct late l = { threads == 2, 0, 0, 0, 0, 0 };
@@ -147,7 +139,7 @@ static void group_first_error_wins(void **state)
  */
 static void group_cancel_skips_pending_tasks(void **state)
 {
-	tp_pool *pool = pool_new(1);
+	tp_pool *pool = test_pool_new(1);
 	long gate = 0, ran = 0, late_ran = 0;
 	tp_future *blocker = tp_enqueue(pool, wait_gate, &gate);
 	tp_group g;
@@ -185,7 +177,7 @@ static int fail_5(void *arg)
 
 static void group_cancel_after_failure_keeps_the_error(void **state)
 {
-	tp_pool *pool = pool_new(1);
+	tp_pool *pool = test_pool_new(1);
 	struct fail_then_flag f = { 0 };
 	long gate = 0, ran = 0;
 	tp_group g;
@@ -213,7 +205,7 @@ static int return_arg(void *arg)
 
 static void group_reusable_after_wait(void **state)
 {
-	tp_pool *pool = pool_new(2);
+	tp_pool *pool = test_pool_new(2);
 	static long runs[2][200];
 	tp_group g;
 
@@ -295,7 +287,7 @@ static void group_nested_inside_tasks(void **state)
 
 	(void)state;
 	for (size_t p = 0; p < 3; p++) {
-		tp_pool *pool = pool_new(threads[p]);
+		tp_pool *pool = test_pool_new(threads[p]);
 		tp_future *f;
 
 		memset(&n, 0, sizeof(n));
@@ -313,7 +305,7 @@ static void group_nested_inside_tasks(void **state)
 
 static void group_null_arguments_einval(void **state)
 {
-	tp_pool *pool = pool_new(1);
+	tp_pool *pool = test_pool_new(1);
 	long ran = 0;
 	tp_group g;
 
@@ -334,7 +326,7 @@ static void group_null_arguments_einval(void **state)
 
 static void group_spawn_after_shutdown_eshutdown(void **state)
 {
-	tp_pool *pool = pool_new(1);
+	tp_pool *pool = test_pool_new(1);
 	long ran = 0;
 	tp_group g;
 
@@ -382,7 +374,7 @@ static void batch_each_task_runs_once_with_its_arg(void **state)
 	assert_non_null(args);
 	assert_non_null(out);
 	for (size_t p = 0; p < 3; p++) {
-		tp_pool *pool = pool_new(threads[p]);
+		tp_pool *pool = test_pool_new(threads[p]);
 
 		for (long i = 0; i < BATCH_N; i++) {
 			items[i] = (struct item){ i, 0, -1 };
@@ -437,7 +429,7 @@ static int batch_inside_task(void *arg)
 static void batch_from_inside_a_task(void **state)
 {
 	for (size_t threads = 1; threads <= 2; threads++) {
-		tp_pool *pool = pool_new(threads);
+		tp_pool *pool = test_pool_new(threads);
 		struct batch_inside *b = calloc(1, sizeof(*b));
 		tp_future *f;
 
@@ -462,7 +454,7 @@ static void batch_from_inside_a_task(void **state)
 
 static void batch_bad_arguments(void **state)
 {
-	tp_pool *pool = pool_new(1);
+	tp_pool *pool = test_pool_new(1);
 	struct item it = { 0, 0, -1 };
 	void *args[1] = { &it };
 	tp_future *sentinel = (tp_future *)(uintptr_t)0x1, *out[1] = { sentinel };
@@ -481,7 +473,7 @@ static void batch_bad_arguments(void **state)
 
 static void batch_after_shutdown_eshutdown(void **state)
 {
-	tp_pool *pool = pool_new(2);
+	tp_pool *pool = test_pool_new(2);
 	struct item items[64];
 	void *args[64];
 	tp_future *out[64];
@@ -506,7 +498,7 @@ static void batch_after_shutdown_eshutdown(void **state)
  */
 static void batch_refused_leaves_out_untouched(void **state)
 {
-	tp_pool *pool = pool_new(2);
+	tp_pool *pool = test_pool_new(2);
 	struct item items[64];
 	void *args[64];
 	tp_future *sentinel = (tp_future *)(uintptr_t)0x1, *out[64];

@@ -16,14 +16,6 @@
 static const size_t pool_sizes[] = { 1, 2, 8 };
 #define N_POOLS (sizeof(pool_sizes) / sizeof(pool_sizes[0]))
 
-static tp_pool *pool_new(size_t threads)
-{
-	tp_pool *pool = tp_pool_create(threads, NULL);
-
-	assert_non_null(pool);
-	return pool;
-}
-
 /* The sizes and grains of the brief: 1e6 shrinks under valgrind (TP_STRESS_SCALE). */
 static size_t big_size(void)
 {
@@ -47,18 +39,6 @@ static void atomic_max(long *p, long v)
 	while (cur < v &&
 	       !__atomic_compare_exchange_n(p, &cur, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
-}
-
-/* Runs fn(arg) as a task of `pool`, returns its code. */
-static int run_in_pool(tp_pool *pool, tp_task_fn fn, void *arg)
-{
-	tp_future *f = tp_enqueue(pool, fn, arg);
-	int code;
-
-	assert_non_null(f);
-	code = tp_future_wait(f);
-	tp_future_release(f);
-	return code;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -153,7 +133,7 @@ static void loops_for_visits_each_index_once_from_outside(void **state)
 {
 	(void)state;
 	for (size_t p = 0; p < N_POOLS; p++) {
-		tp_pool *pool = pool_new(pool_sizes[p]);
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
 
 		for_all_sizes(pool, pool_sizes[p], false);
 		tp_pool_destroy(pool);
@@ -164,7 +144,7 @@ static void loops_for_visits_each_index_once_from_a_task(void **state)
 {
 	(void)state;
 	for (size_t p = 0; p < N_POOLS; p++) {
-		tp_pool *pool = pool_new(pool_sizes[p]);
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
 
 		for_all_sizes(pool, pool_sizes[p], true);
 		tp_pool_destroy(pool);
@@ -178,7 +158,7 @@ static void loops_for_chunks_at_most_grain(void **state)
 
 	(void)state;
 	for (size_t p = 0; p < N_POOLS; p++) {
-		tp_pool *pool = pool_new(pool_sizes[p]);
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
 
 		for (size_t k = 0; k < 3; k++) {
 			struct visit v;
@@ -202,7 +182,7 @@ static void loops_for_chunks_at_most_grain(void **state)
 
 static void loops_for_bad_arguments_einval(void **state)
 {
-	tp_pool *pool = pool_new(2);
+	tp_pool *pool = test_pool_new(2);
 	struct visit v;
 
 	(void)state;
@@ -278,7 +258,7 @@ static void loops_for_nested(void **state)
 {
 	(void)state;
 	for (size_t p = 0; p < N_POOLS; p++) {
-		tp_pool *pool = pool_new(pool_sizes[p]);
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
 
 		for (int mode = 0; mode < 4; mode++) {
 			struct nest n = { pool, mode % 2 == 0 ? 0 : 7,
@@ -366,7 +346,7 @@ static void loops_reduce_sum_matches_formula(void **state)
 {
 	(void)state;
 	for (size_t p = 0; p < N_POOLS; p++) {
-		tp_pool *pool = pool_new(pool_sizes[p]);
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
 
 		for (int inside = 0; inside < 2; inside++)
 			for (int s = 0; s < N_SIZES; s++)
@@ -454,7 +434,7 @@ static void loops_reduce_sqrt_sum_within_tolerance(void **state)
 	for (size_t i = 0; i < n; i++)
 		want += root((double)i);
 	for (size_t p = 0; p < N_POOLS; p++) {
-		tp_pool *pool = pool_new(pool_sizes[p]);
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
 
 		for (int g = 0; g < N_GRAINS; g++) {
 			double got = -1;
@@ -558,7 +538,7 @@ static void loops_reduce_non_commutative_keeps_order(void **state)
 
 	(void)state;
 	for (size_t p = 0; p < N_POOLS; p++) {
-		tp_pool *pool = pool_new(pool_sizes[p]);
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
 
 		for (int s = 1; s < N_SIZES; s++)
 			for (int g = 0; g < N_GRAINS; g++) {
@@ -619,7 +599,7 @@ static void bucket_combine(void *acc, const void *other, void *ctx)
 static void loops_reduce_max_accumulator_size(void **state)
 {
 	uint64_t ident[BUCKETS], got[BUCKETS], want[BUCKETS];
-	tp_pool *pool = pool_new(2);
+	tp_pool *pool = test_pool_new(2);
 	size_t n = 100000;
 
 	(void)state;
@@ -641,7 +621,7 @@ static void loops_reduce_max_accumulator_size(void **state)
 /* An empty range: success, and the result is the identity. */
 static void loops_reduce_empty_range_gives_identity(void **state)
 {
-	tp_pool *pool = pool_new(2);
+	tp_pool *pool = test_pool_new(2);
 	struct sum_ctx ctx = { 0, 0 };
 	struct sum ident = { 77, SUM_MAGIC }, got = { 1, 2 };
 
@@ -656,7 +636,7 @@ static void loops_reduce_empty_range_gives_identity(void **state)
 
 static void loops_reduce_bad_arguments_einval(void **state)
 {
-	tp_pool *pool = pool_new(2);
+	tp_pool *pool = test_pool_new(2);
 	struct sum_ctx ctx = { 0, 0 };
 	const struct sum ident = { 0, SUM_MAGIC };
 	unsigned char big[TP_REDUCE_MAX_SIZE + 1], big_ident[TP_REDUCE_MAX_SIZE + 1];
@@ -700,7 +680,7 @@ static void loops_reduce_bad_arguments_einval(void **state)
 
 static void loops_after_shutdown_eshutdown(void **state)
 {
-	tp_pool *pool = pool_new(2);
+	tp_pool *pool = test_pool_new(2);
 	struct sum_ctx ctx = { 0, 0 };
 	const struct sum ident = { 0, SUM_MAGIC };
 	struct sum got = { 4242, 4242 };
@@ -779,7 +759,7 @@ static void loops_reduce_nested(void **state)
 	for (uint64_t o = 0; o < 300; o++)
 		want += o * (o - (o > 0)) / 2;
 	for (size_t p = 0; p < N_POOLS; p++) {
-		tp_pool *pool = pool_new(pool_sizes[p]);
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
 
 		for (int inside = 0; inside < 2; inside++) {
 			struct nest_red nr = { pool, 0 };

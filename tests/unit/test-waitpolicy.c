@@ -21,14 +21,6 @@
 #include "../common.h"
 #include "thread_pool.h"
 
-static tp_pool *pool_new(size_t threads)
-{
-	tp_pool *pool = tp_pool_create(threads, NULL);
-
-	assert_non_null(pool);
-	return pool;
-}
-
 /* Blocks until *gate becomes non-zero. */
 static int wait_gate(void *arg)
 {
@@ -201,7 +193,7 @@ static int t_task(void *arg)
 
 static void holder_case(size_t threads, enum c_source source, long c_sleep_us, int rounds)
 {
-	tp_pool *pool = pool_new(threads);
+	tp_pool *pool = test_pool_new(threads);
 	long c_on_t = 0;
 
 	for (int r = 0; r < rounds; r++) {
@@ -299,7 +291,7 @@ static int rec_task(void *arg)
 /* The only worker is blocked: the outside caller claims the pending future and runs it inline. */
 static void waitpolicy_nohelp_outside_runs_pending_inline(void **state)
 {
-	tp_pool *pool = pool_new(1);
+	tp_pool *pool = test_pool_new(1);
 	long gate = 0;
 	tp_future *blocker = tp_enqueue(pool, wait_gate, &gate);
 	struct rec r1 = { 0, 0, 44 }, r2 = { 0, 0, 0 };
@@ -362,7 +354,7 @@ static void *open_gate_later(void *arg)
 /* A running future: nohelp blocks until it is done (it cannot claim it). */
 static void waitpolicy_nohelp_running_blocks_until_done(void **state)
 {
-	tp_pool *pool = pool_new(1);
+	tp_pool *pool = test_pool_new(1);
 	struct gated g = { 0, 0, 0 };
 	tp_future *f = tp_enqueue(pool, gated_task, &g);
 	pthread_t opener;
@@ -386,7 +378,7 @@ static void waitpolicy_nohelp_running_blocks_until_done(void **state)
 /* A running future and a deadline: ETIMEDOUT, the future unaffected; later it completes. */
 static void waitpolicy_nohelp_deadline_times_out(void **state)
 {
-	tp_pool *pool = pool_new(1);
+	tp_pool *pool = test_pool_new(1);
 	struct gated g = { 0, 0, 0 };
 	tp_future *f = tp_enqueue(pool, gated_task, &g);
 	struct timespec d;
@@ -416,7 +408,7 @@ static void waitpolicy_nohelp_deadline_times_out(void **state)
 
 static void waitpolicy_nohelp_bad_arguments_and_final_states(void **state)
 {
-	tp_pool *pool = pool_new(1);
+	tp_pool *pool = test_pool_new(1);
 	long gate = 0;
 	tp_future *blocker = tp_enqueue(pool, wait_gate, &gate);
 	struct rec r = { 0, 0, 0 };
@@ -464,7 +456,7 @@ static int inside_deadline_task(void *arg)
 
 static void waitpolicy_nohelp_inside_task_deadline_runs_nothing(void **state)
 {
-	tp_pool *pool = pool_new(2);
+	tp_pool *pool = test_pool_new(2);
 	struct gated g = { 0, 0, 0 };
 	tp_future *target = tp_enqueue(pool, gated_task, &g);
 	struct rec unrelated = { 0, 0, 0 };
@@ -611,7 +603,7 @@ static int p_task(void *arg)
 
 static void waitpolicy_join_runs_only_relatives(void **state)
 {
-	tp_pool *pool = pool_new(2);
+	tp_pool *pool = test_pool_new(2);
 	int rounds = (int)test_scaled(100);
 	long stolen = 0, y_on_p = 0;
 
@@ -700,7 +692,7 @@ static int p_quick_task(void *arg)
 
 static void waitpolicy_join_never_takes_unrelated_work_as_thief_finishes(void **state)
 {
-	tp_pool *pool = pool_new(2);
+	tp_pool *pool = test_pool_new(2);
 	int rounds = (int)test_scaled(6000), r;
 	long stolen = 0, bad_rounds = 0, first_bad = -1;
 	double t0 = test_now_ms();
@@ -794,7 +786,7 @@ static int loop_holder_task(void *arg)
 
 static void waitpolicy_loop_wait_runs_no_unrelated_task(void **state)
 {
-	tp_pool *pool = pool_new(2);
+	tp_pool *pool = test_pool_new(2);
 	int rounds = (int)test_scaled(20);
 	long shared = 0;
 
