@@ -191,6 +191,18 @@ TP_API int tp_enqueue_batch(tp_pool *pool, tp_task_fn fn, void *const *args, siz
  * --------------------------------------------------------------------------------------------- */
 
 /*
+ * tp_spawn() and tp_join() are inline (thread_pool_inline.h): the common case is a few loads and
+ * stores in the calling function. Define TP_NO_INLINE before including this header to call the
+ * exported functions of the same names instead (bindings for other languages, which cannot use
+ * inline functions, call those; they run the same code).
+ */
+#ifdef TP_NO_INLINE
+#define TP__FORK_JOIN TP_API
+#else
+#define TP__FORK_JOIN static inline
+#endif
+
+/*
  * A task frame, owned by the caller (typically a local variable of the spawning function). The
  * fields are private: never read or write them. A frame must be joined before its storage goes
  * away (before the spawning function returns), and joined exactly once.
@@ -209,7 +221,7 @@ typedef struct tp_task {
  * is run later by tp_join() itself (serial semantics). Never blocks. With fn == NULL nothing is
  * spawned and the join returns EINVAL; task == NULL does nothing.
  */
-TP_API void tp_spawn(tp_task *task, tp_task_fn fn, void *arg);
+TP__FORK_JOIN void tp_spawn(tp_task *task, tp_task_fn fn, void *arg);
 
 /*
  * Waits for a spawned task and returns its code. If no thief took it, the caller pops it back and
@@ -218,7 +230,21 @@ TP_API void tp_spawn(tp_task *task, tp_task_fn fn, void *arg);
  * by the thread that spawned `task`. EINVAL for NULL, and for a frame spawned on a worker but
  * joined on a thread outside every pool (the frame must still be joined by its spawner).
  */
-TP_API int tp_join(tp_task *task);
+TP__FORK_JOIN int tp_join(tp_task *task);
+
+#include "thread_pool_inline.h"
+
+#ifndef TP_NO_INLINE
+static inline void tp_spawn(tp_task *task, tp_task_fn fn, void *arg)
+{
+	tp__spawn_inline(task, fn, arg);
+}
+
+static inline int tp_join(tp_task *task)
+{
+	return tp__join_inline(task);
+}
+#endif
 
 /* A group of tasks waited for together. Caller-owned; fields private. */
 typedef struct tp_group {

@@ -48,24 +48,10 @@
 #include <stdint.h>
 
 #include "atomics.h"
+#include "thread_pool.h"
 
-#define TP__CACHE_LINE 64
-
-struct tp__deque_buf {
-	uint64_t mask;			    /* size - 1; size is a power of two */
-	struct tp__deque_buf *retired_next; /* owner only: chain of buffers replaced by growth */
-	void *slots[];			    /* shared: owner writes, thieves read */
-};
-
-struct tp__deque {
-	alignas(TP__CACHE_LINE) uint64_t top;	 /* shared: thieves CAS it */
-	alignas(TP__CACHE_LINE) uint64_t split;	 /* owner stores, thieves load */
-	struct tp__deque_buf *buf;		 /* owner stores (release), thieves load */
-	alignas(TP__CACHE_LINE) uint64_t bottom; /* owner only */
-	uint64_t top_seen;	       /* owner only: an old value of top (top only grows) */
-	struct tp__deque_buf *retired; /* owner only */
-	alignas(TP__CACHE_LINE) uint32_t split_request; /* thieves store 1, the owner clears */
-};
+/* struct tp__deque and struct tp__deque_buf are defined in thread_pool_inline.h: the inline
+ * fast paths of tp_spawn() and tp_join() work on the owner's end. */
 
 /* Result of a steal: a thief that lost a race may retry at once, an empty deque is not worth it. */
 enum tp__steal_result {

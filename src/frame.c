@@ -1,6 +1,10 @@
 /*
  * frame.c - spawn and join with caller-owned frames; see frame.h for the frame's states.
  *
+ * The common cases are inline, in thread_pool_inline.h (a spawn with room and nobody asking for
+ * work; a join of the newest private item); this file has the rest, and the exported tp_spawn and
+ * tp_join for callers that cannot inline.
+ *
  * tp_spawn pushes the frame's item into the private part of the worker's deque (deque.h): plain
  * stores only. It publishes the private part when a thief asked for work, and then wakes a parked
  * worker if there is one (a worker parks only after its steal round asked every empty deque).
@@ -12,6 +16,9 @@
  * Calder 1993), i.e. runs the frame's own descendants, until the thief stores DONE. So a joiner
  * never runs unrelated work and its stack stays bounded by the recursion depth.
  */
+/* The exported tp_spawn and tp_join are defined here; everyone else gets the inline ones. */
+#define TP_NO_INLINE 1
+
 #include <errno.h>
 #include <sched.h>
 
@@ -30,26 +37,8 @@ static int run_inline(tp_task *t)
 	return code;
 }
 
-#define likely(x)   __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-
-/* The rare cases of tp_spawn: outside every pool, a full deque, somebody wants work. */
-static __attribute__((noinline)) void spawn_slow(struct tp__worker *w, tp_task *task)
-{
-	if (w == NULL) {
-		task->state_ = TP__FRAME_OUTSIDE;
-		return;
-	}
-	if (tp__deque_push(&w->deque, tp__item_of_frame(task)) != 0) {
-		/* No memory to grow the deque: run it now, as tp_join would. */
-		(void)run_inline(task);
-		return;
-	}
-	if (tp__deque_requested(&w->deque))
-		tp__worker_publish(w);
-}
-
-void tp_spawn(tp_task *task, tp_task_fn fn, void *arg)
+/* The rare cases of tp_spawn: outside every pool, bad input, a full deque, a thief wants work. */
+void tp__spawn_slow(tp_task *task, tp_task_fn fn, void *arg)
 {
 	struct tp__worker *w = tp__self;
 
@@ -64,20 +53,23 @@ void tp_spawn(tp_task *task, tp_task_fn fn, void *arg)
 	task->fn_ = fn;
 	task->arg_ = arg;
 	task->thief_ = NULL;
-	task->state_ = TP__FRAME_SPAWNED;
-	if (likely(w != NULL)) {
-		struct tp__deque *q = &w->deque;
-		struct tp__deque_buf *a = q->buf;
-		uint64_t b = q->bottom;
-
-		/* The common case, inline: room in the private part, and nobody asked for work. */
-		if (likely(b - q->top_seen <= a->mask && !tp__deque_requested(q))) {
-			tp__store_rlx_ptr(&a->slots[b & a->mask], tp__item_of_frame(task));
-			q->bottom = b + 1;
-			return;
-		}
+	if (w == NULL) {
+		task->state_ = TP__FRAME_OUTSIDE;
+		return;
 	}
-	spawn_slow(w, task);
+	task->state_ = TP__FRAME_SPAWNED;
+	if (tp__deque_push(&w->deque, tp__item_of_frame(task)) != 0) {
+		/* No memory to grow the deque: run it now, as tp_join would. */
+		(void)run_inline(task);
+		return;
+	}
+	if (tp__deque_requested(&w->deque))
+		tp__worker_publish(w);
+}
+
+void tp_spawn(tp_task *task, tp_task_fn fn, void *arg)
+{
+	tp__spawn_inline(task, fn, arg);
 }
 
 void tp__frame_run(struct tp__worker *w, tp_task *t)
@@ -124,12 +116,18 @@ static int join_stolen(struct tp__worker *w, tp_task *t)
 	return t->result_;
 }
 
-static __attribute__((noinline)) int join_slow(struct tp__worker *w, tp_task *task)
+/* The rare cases of tp_join: outside every pool, out-of-order joins, a thief wants work, a
+ * stolen frame. */
+int tp__join_slow(tp_task *task)
 {
+	struct tp__worker *w = tp__self;
 	void *mine = tp__item_of_frame(task);
-	/* acquire: a thief may have run it already; pairs with its release store of DONE. */
-	unsigned state = tp__load_acq_u32(&task->state_);
+	unsigned state;
 
+	if (task == NULL)
+		return EINVAL;
+	/* acquire: a thief may have run it already; pairs with its release store of DONE. */
+	state = tp__load_acq_u32(&task->state_);
 	if (state == TP__FRAME_OUTSIDE)
 		return run_inline(task);
 	/* Popped and run earlier by an out-of-order join, or by a thief. */
@@ -156,27 +154,5 @@ static __attribute__((noinline)) int join_slow(struct tp__worker *w, tp_task *ta
 
 int tp_join(tp_task *task)
 {
-	struct tp__worker *w = tp__self;
-
-	if (task == NULL)
-		return EINVAL;
-	if (likely(w != NULL)) {
-		struct tp__deque *q = &w->deque;
-		uint64_t b = q->bottom;
-
-		/* The common case, inline: the newest private item is this frame. No thief can
-		 * have seen it, so neither its state nor any atomic needs checking. */
-		if (likely(b > tp__load_rlx_u64(&q->split))) {
-			struct tp__deque_buf *a = q->buf;
-
-			if (likely(tp__load_rlx_ptr(&a->slots[(b - 1) & a->mask]) ==
-				   tp__item_of_frame(task))) {
-				q->bottom = b - 1;
-				if (unlikely(tp__deque_requested(q)) && tp__deque_has_private(q))
-					tp__worker_publish(w);
-				return run_inline(task);
-			}
-		}
-	}
-	return join_slow(w, task);
+	return tp__join_inline(task);
 }

@@ -5,11 +5,12 @@
  * spawning function's stack frame). Both are at least 8-byte aligned; a frame's item has its
  * lowest bit set.
  *
- * A frame's `state_` goes SPAWNED -> DONE exactly once, stored by whoever ran it: the spawner
- * itself (it popped the frame back: plain store, no thief ever saw it) or a thief (release
- * store, its very last access to the frame, which may live on the spawner's stack and vanish as
- * soon as the spawner sees DONE). A frame spawned outside every pool is OUTSIDE until tp_join runs
- * it.
+ * A frame's `state_` goes SPAWNED -> DONE at most once, stored by whoever ran it: the spawner
+ * itself in the slow path of tp_join (it popped the frame back: plain store, no thief ever saw
+ * it) or a thief (release store, its very last access to the frame, which may live on the
+ * spawner's stack and vanish as soon as the spawner sees DONE). The inline join, which pops the
+ * frame it joins and runs it, returns the code and leaves the state SPAWNED: nobody looks at it
+ * again. A frame spawned outside every pool is OUTSIDE until tp_join runs it.
  */
 #ifndef TP_FRAME_H
 #define TP_FRAME_H
@@ -19,18 +20,9 @@
 
 #include "thread_pool.h"
 
-enum tp__frame_state {
-	TP__FRAME_SPAWNED = 0,
-	TP__FRAME_DONE = 1,
-	TP__FRAME_OUTSIDE = 2
-};
-
 struct tp__worker;
 
-static inline void *tp__item_of_frame(tp_task *t)
-{
-	return (void *)((uintptr_t)t | 1u);
-}
+/* enum tp__frame_state and tp__item_of_frame() are in thread_pool_inline.h. */
 
 static inline bool tp__item_is_frame(const void *item)
 {

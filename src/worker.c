@@ -23,6 +23,7 @@
 #define IDLE_PAUSES 32
 
 TP__TLS struct tp__worker *tp__self;
+TP__TLS struct tp__deque *tp__self_deque;
 
 static inline uint64_t rng_next(uint64_t *s)
 {
@@ -218,6 +219,7 @@ void *tp__worker_main(void *arg)
 	struct tp__worker *w = arg;
 
 	tp__self = w;
+	tp__self_deque = &w->deque;
 	TP__LOG_DEBUG(w->pool, "worker %zu started", w->index);
 	for (;;) {
 		void *item = tp__worker_find(w, TP__INJECT_BATCH);
@@ -232,6 +234,7 @@ void *tp__worker_main(void *arg)
 			break;
 	}
 	TP__LOG_DEBUG(w->pool, "worker %zu exiting", w->index);
+	tp__self_deque = NULL;
 	tp__self = NULL;
 	return NULL;
 }
