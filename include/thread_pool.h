@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <time.h>
 
+/* POSIX's; declared here too so that a strict C99 build that includes only this header compiles. */
+struct timespec;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -36,7 +39,7 @@ extern "C" {
 #endif
 
 #define TP_VERSION_MAJOR 0
-#define TP_VERSION_MINOR 1
+#define TP_VERSION_MINOR 2
 #define TP_VERSION_PATCH 0
 
 typedef struct tp_pool tp_pool;

@@ -1,6 +1,7 @@
 /*
  * thread_pool_inline.h - the inline fast paths of tp_spawn() and tp_join(). Private: included by
- * thread_pool.h; nothing here is API, and the layouts may change in any release.
+ * thread_pool.h; nothing here is API. The layouts below are compiled into every program that
+ * spawns inline, so they are part of the ABI: changing them changes the soname (meson.build).
  *
  * Why inline: a spawn and its join cost a few nanoseconds in all, so a call into the shared
  * library (through the PLT, with its own prologue) for each of them doubled that. Inline, they
@@ -23,7 +24,7 @@
 struct tp__deque_buf {
 	uint64_t mask;			    /* size - 1; size is a power of two */
 	struct tp__deque_buf *retired_next; /* owner only: chain of buffers replaced by growth */
-	void *slots[];			    /* shared: owner writes, thieves read */
+	__extension__ void *slots[];	    /* shared: owner writes, thieves read */
 };
 
 /* One worker's deque; src/deque.h has the algorithm and the invariants. */
