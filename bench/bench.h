@@ -21,8 +21,11 @@
 #ifndef TP_BENCH_H
 #define TP_BENCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -99,12 +102,42 @@ static inline int bench_uts_children(const struct bench_uts *u, uint64_t state)
 
 uint64_t bench_fib_serial(int n);
 uint64_t bench_fib_expected(int n); /* iterative */
-uint64_t bench_nqueens_serial(int n, int row, uint32_t cols, uint32_t d1, uint32_t d2);
-uint64_t bench_nqueens_expected(int n); /* known table, n <= 16 */
-static inline uint32_t bench_nqueens_free(int n, uint32_t cols, uint32_t d1, uint32_t d2)
+
+/*
+ * nqueens, the BOTS shape (Barcelona OpenMP Tasks Suite, Duran et al. 2009): a partial solution
+ * is a char array, board[r] = column of the queen in row r. At row j of n, each column i is
+ * checked against the queens of rows 0..j-1 (bench_nqueens_ok: O(j)); a legal one becomes a child
+ * with its own copy of the board (a task in the parallel runtimes), so there is one task per
+ * legal placement: 856,188 for n = 12. Each child owns its board (the parent builds it in the
+ * child's argument storage).
+ */
+#define BENCH_NQ_MAX 16 /* largest n: the boards' size, and the expected-answers table's */
+
+/* True if a queen in row j, column i, shares no column or diagonal with rows 0..j-1. */
+static inline bool bench_nqueens_ok(const char *board, int j, int i)
 {
-	return ~(cols | d1 | d2) & ((1u << n) - 1u);
+	for (int r = 0; r < j; r++) {
+		int d = abs(board[r] - i);
+		if (d == 0 || d == j - r)
+			return false;
+	}
+	return true;
 }
+
+/* If column i is legal in row j, builds the child's board in `child` (board[0..j-1], then i) and
+ * returns true. Every runtime builds its children with this, in storage the child owns. */
+static inline bool bench_nqueens_child(char *child, const char *board, int j, int i)
+{
+	if (!bench_nqueens_ok(board, j, i))
+		return false;
+	memcpy(child, board, (size_t)j);
+	child[j] = (char)i;
+	return true;
+}
+
+/* Solutions below a legal board of j rows (n <= BENCH_NQ_MAX); the root: j = 0. */
+uint64_t bench_nqueens_serial(int n, int j, const char *board);
+uint64_t bench_nqueens_expected(int n); /* known table, n <= BENCH_NQ_MAX */
 uint64_t bench_uts_serial_subtree(const struct bench_uts *u, uint64_t state); /* non-root node */
 uint64_t bench_uts_serial(const struct bench_uts *u);
 

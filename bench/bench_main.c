@@ -98,6 +98,8 @@ static int run_kernel(enum bench_kernel k, const struct bench_size *sz, struct o
 		want = bench_fib_expected(sz->fib_n);
 		break;
 	case BENCH_NQUEENS:
+		if (sz->nqueens_n > BENCH_NQ_MAX) /* the boards' size (bench.h) */
+			return EINVAL;
 		if ((rc = bench_rt.nqueens(warm->nqueens_n, &got)) != 0)
 			return rc;
 		t0 = bench_now_ns();

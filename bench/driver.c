@@ -657,7 +657,8 @@ static void kernel_title(int k, char *buf, size_t len)
 		snprintf(buf, len, "fib(%d), one task per call, no cutoff: time per run", s->fib_n);
 		break;
 	case BENCH_NQUEENS:
-		snprintf(buf, len, "nqueens(%d), one task per legal placement: time per run",
+		snprintf(buf, len,
+			 "nqueens(%d), BOTS-style, one task per legal placement: time per run",
 			 s->nqueens_n);
 		break;
 	case BENCH_UTS:

@@ -111,15 +111,15 @@ uint64_t bench_fib_expected(int n)
 	return a;
 }
 
-uint64_t bench_nqueens_serial(int n, int row, uint32_t cols, uint32_t d1, uint32_t d2)
+uint64_t bench_nqueens_serial(int n, int j, const char *board)
 {
-	if (row == n)
+	if (j == n)
 		return 1;
 	uint64_t count = 0;
-	for (uint32_t avail = bench_nqueens_free(n, cols, d1, d2); avail; avail &= avail - 1) {
-		uint32_t bit = avail & -avail;
-		count += bench_nqueens_serial(n, row + 1, cols | bit, (d1 | bit) << 1,
-					      (d2 | bit) >> 1);
+	for (int i = 0; i < n; i++) {
+		char child[BENCH_NQ_MAX];
+		if (bench_nqueens_child(child, board, j, i))
+			count += bench_nqueens_serial(n, j + 1, child);
 	}
 	return count;
 }
@@ -130,7 +130,9 @@ uint64_t bench_nqueens_expected(int n)
 		1,   1,	  0,	0,     2,     10,     4,       40,	 92,
 		352, 724, 2680, 14200, 73712, 365596, 2279184, 14772512,
 	};
-	return n >= 0 && n <= 16 ? solutions[n] : 0;
+	_Static_assert(sizeof solutions / sizeof solutions[0] == BENCH_NQ_MAX + 1,
+		       "one answer per n <= BENCH_NQ_MAX");
+	return n >= 0 && n <= BENCH_NQ_MAX ? solutions[n] : 0;
 }
 
 uint64_t bench_uts_serial_subtree(const struct bench_uts *u, uint64_t state)

@@ -60,18 +60,20 @@ static int omp_fib(int n, uint64_t *out)
 	return 0;
 }
 
-/* ---- nqueens ---- */
+/* ---- nqueens: one task per legal placement (BOTS shape, see bench.h) ---- */
 
-static uint64_t nq_omp(int n, int row, uint32_t cols, uint32_t d1, uint32_t d2)
+static uint64_t nq_omp(int n, int j, const char *board)
 {
-	if (row == n)
+	if (j == n)
 		return 1;
-	uint64_t counts[32];
+	char boards[BENCH_NQ_MAX][BENCH_NQ_MAX]; /* boards[k]: child k's, owned by its task */
+	uint64_t counts[BENCH_NQ_MAX];
 	int k = 0;
-	for (uint32_t avail = bench_nqueens_free(n, cols, d1, d2); avail; avail &= avail - 1) {
-		uint32_t bit = avail & -avail;
-#pragma omp task shared(counts) firstprivate(k, bit)
-		counts[k] = nq_omp(n, row + 1, cols | bit, (d1 | bit) << 1, (d2 | bit) >> 1);
+	for (int i = 0; i < n; i++) {
+		if (!bench_nqueens_child(boards[k], board, j, i))
+			continue; /* the slot is reused by the next candidate */
+#pragma omp task shared(counts, boards) firstprivate(k)
+		counts[k] = nq_omp(n, j + 1, boards[k]);
 		k++;
 	}
 #pragma omp taskwait
@@ -83,10 +85,11 @@ static uint64_t nq_omp(int n, int row, uint32_t cols, uint32_t d1, uint32_t d2)
 
 static int omp_nqueens(int n, uint64_t *out)
 {
+	static const char root[BENCH_NQ_MAX] = { 0 };
 	uint64_t r = 0;
 #pragma omp parallel num_threads(nthreads)
 #pragma omp single
-	r = nq_omp(n, 0, 0, 0, 0);
+	r = nq_omp(n, 0, root);
 	*out = r;
 	return 0;
 }

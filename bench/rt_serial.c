@@ -29,7 +29,8 @@ static int serial_fib(int n, uint64_t *out)
 
 static int serial_nqueens(int n, uint64_t *out)
 {
-	*out = bench_nqueens_serial(n, 0, 0, 0, 0);
+	static const char root[BENCH_NQ_MAX] = { 0 };
+	*out = bench_nqueens_serial(n, 0, root);
 	return 0;
 }
 

@@ -62,19 +62,21 @@ static int tbb_fib(int n, uint64_t *out)
 	return 0;
 }
 
-static uint64_t nq_tbb(int n, int row, uint32_t cols, uint32_t d1, uint32_t d2)
+/* nqueens: one task per legal placement (BOTS shape, see bench.h). */
+static uint64_t nq_tbb(int n, int j, const char *board)
 {
-	if (row == n)
+	if (j == n)
 		return 1;
-	uint64_t counts[32];
+	char boards[BENCH_NQ_MAX][BENCH_NQ_MAX]; /* boards[k]: child k's, owned by its task */
+	uint64_t counts[BENCH_NQ_MAX];
 	int k = 0;
 	tbb::task_group g;
-	for (uint32_t avail = bench_nqueens_free(n, cols, d1, d2); avail; avail &= avail - 1) {
-		uint32_t bit = avail & -avail;
+	for (int i = 0; i < n; i++) {
+		if (!bench_nqueens_child(boards[k], board, j, i))
+			continue; /* the slot is reused by the next candidate */
+		const char *child = boards[k];
 		uint64_t *slot = &counts[k++];
-		g.run([=] {
-			*slot = nq_tbb(n, row + 1, cols | bit, (d1 | bit) << 1, (d2 | bit) >> 1);
-		});
+		g.run([=] { *slot = nq_tbb(n, j + 1, child); });
 	}
 	g.wait();
 	uint64_t sum = 0;
@@ -85,7 +87,8 @@ static uint64_t nq_tbb(int n, int row, uint32_t cols, uint32_t d1, uint32_t d2)
 
 static int tbb_nqueens(int n, uint64_t *out)
 {
-	arena->execute([&] { *out = nq_tbb(n, 0, 0, 0, 0); });
+	static const char root[BENCH_NQ_MAX] = {};
+	arena->execute([&] { *out = nq_tbb(n, 0, root); });
 	return 0;
 }
 

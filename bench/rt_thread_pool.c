@@ -113,34 +113,34 @@ static int tp_fib(int n, uint64_t *out)
 	return rc;
 }
 
-/* ---- nqueens: one task per legal placement ---- */
+/* ---- nqueens: one task per legal placement (BOTS shape, see bench.h) ---- */
 
 struct nq_arg {
-	int n, row;
-	uint32_t cols, d1, d2;
+	int n, j;
 	uint64_t r;
+	char board[BENCH_NQ_MAX]; /* rows 0..j-1: built by the parent, owned by this task */
 };
 
 static int nq_task(void *p)
 {
 	struct nq_arg *a = p;
-	if (a->row == a->n) {
+	if (a->j == a->n) {
 		a->r = 1;
 		return 0;
 	}
-	struct nq_arg kids[32];
+	struct nq_arg kids[BENCH_NQ_MAX];
 #ifdef BENCH_TP_FRAMES
-	tp_task t[32];
+	tp_task t[BENCH_NQ_MAX];
 #else
-	tp_future *f[32];
+	tp_future *f[BENCH_NQ_MAX];
 #endif
 	int k = 0;
-	for (uint32_t avail = bench_nqueens_free(a->n, a->cols, a->d1, a->d2); avail;
-	     avail &= avail - 1) {
-		uint32_t bit = avail & -avail;
-		kids[k] = (struct nq_arg){
-			a->n, a->row + 1, a->cols | bit, (a->d1 | bit) << 1, (a->d2 | bit) >> 1, 0
-		};
+	for (int i = 0; i < a->n; i++) {
+		if (!bench_nqueens_child(kids[k].board, a->board, a->j, i))
+			continue; /* the slot is reused by the next candidate */
+		kids[k].n = a->n;
+		kids[k].j = a->j + 1;
+		kids[k].r = 0;
 #ifdef BENCH_TP_FRAMES
 		tp_spawn(&t[k], nq_task, &kids[k]);
 #else
@@ -168,7 +168,7 @@ static int nq_task(void *p)
 
 static int tp_nqueens(int n, uint64_t *out)
 {
-	struct nq_arg root = { n, 0, 0, 0, 0, 0 };
+	struct nq_arg root = { .n = n, .j = 0 };
 	int rc = run_root(nq_task, &root);
 	*out = root.r;
 	return rc;
