@@ -45,6 +45,7 @@ struct runtime {
 	const char *why_not; /* why it was not built */
 	unsigned kernels;
 	bool configured; /* built by meson (bench_config.h) */
+	bool threadless; /* runs on one thread whatever --threads says: one row per kernel */
 	bool available;	 /* its executable answered --info */
 	char path[PATH_MAX + 64];
 	char version[320], compiler[160], cflags[160], skip_reason[200];
@@ -57,11 +58,15 @@ static struct runtime runtimes[] = {
 	{ .name = "tp_spawn",
 	  .configured = BENCH_HAVE_THREAD_POOL,
 	  .why_not = BENCH_WHY_THREAD_POOL },
-	{ .name = "serial", .configured = true, .why_not = "" },
+	{ .name = "serial", .configured = true, .threadless = true, .why_not = "" },
 	{ .name = "libgomp", .configured = BENCH_HAVE_LIBGOMP, .why_not = BENCH_WHY_LIBGOMP },
 	{ .name = "libomp", .configured = BENCH_HAVE_LIBOMP, .why_not = BENCH_WHY_LIBOMP },
 	{ .name = "tbb", .configured = BENCH_HAVE_TBB, .why_not = BENCH_WHY_TBB },
 	{ .name = "classic", .configured = true, .why_not = "" },
+	{ .name = "tp_calls",
+	  .configured = BENCH_HAVE_THREAD_POOL,
+	  .threadless = true,
+	  .why_not = BENCH_WHY_THREAD_POOL },
 };
 #define N_RUNTIMES (int)(sizeof runtimes / sizeof runtimes[0])
 #define RT_TP	   0
@@ -147,7 +152,7 @@ static void usage(FILE *out)
 		"  --kernel LIST    kernels, comma-separated (default: all):\n"
 		"                   fib nqueens uts reduce submit latency idle\n"
 		"  --runtime LIST   runtimes (default: all built): thread_pool tp_spawn serial libgomp libomp\n"
-		"                   tbb classic\n"
+		"                   tbb classic tp_calls\n"
 		"  --threads LIST   thread counts, e.g. 1,2,4 (default: 1 and the number of CPUs)\n"
 		"  --size S         small | default | large (default: default)\n"
 		"  --repeat K       kept runs per row, after one discarded warm-up round (none for\n"
@@ -189,7 +194,8 @@ static void add_runtime(const char *name)
 			opt.runtimes[r] = true;
 			return;
 		}
-	die("unknown runtime '%s' (thread_pool tp_spawn serial libgomp libomp tbb classic)", name);
+	die("unknown runtime '%s' (thread_pool tp_spawn serial libgomp libomp tbb classic tp_calls)",
+	    name);
 }
 
 static void add_threads(const char *text)
@@ -549,8 +555,8 @@ static void build_configs(int kernel, struct kernel_result *kr)
 		for (int r = 0; r < N_RUNTIMES; r++) {
 			if (!runtime_selected(r) || !(runtimes[r].kernels & BENCH_K(kernel)))
 				continue;
-			/* The serial runtime (and the latency floor) has no threads: run it once. */
-			if (r == RT_SERIAL && opt.threads[t] != min_threads)
+			/* Serial (and the latency floor), tp_calls: no threads, run once. */
+			if (runtimes[r].threadless && opt.threads[t] != min_threads)
 				continue;
 			struct config *c = &kr->configs[kr->nconfigs++];
 			c->rt = r;
@@ -758,7 +764,7 @@ static void print_table(const struct kernel_result *kr)
 		else
 			snprintf(ratio, sizeof ratio, "-");
 		char threads[16];
-		if (c->rt == RT_SERIAL)
+		if (runtimes[c->rt].threadless)
 			snprintf(threads, sizeof threads, "-");
 		else
 			snprintf(threads, sizeof threads, "%d", c->threads);
@@ -799,7 +805,8 @@ static void print_table(const struct kernel_result *kr)
 	static const char *const notes[BENCH_KERNEL_COUNT] = {
 		[BENCH_FIB] =
 			"thread_pool: futures (tp_enqueue + tp_future_wait); tp_spawn: frames "
-			"(tp_spawn + tp_join); OpenMP: task + taskwait; oneTBB: task_group",
+			"(tp_spawn + tp_join); tp_calls: tp_spawn's kernel with each join a plain call, "
+			"no runtime; OpenMP: task + taskwait; oneTBB: task_group",
 		[BENCH_REDUCE] =
 			"thread_pool: tp_parallel_reduce (automatic grain); classic: 65536-element chunks "
 			"submitted from outside; OpenMP: parallel for reduction; oneTBB: parallel_reduce",

@@ -1,13 +1,17 @@
 /*
  * rt_thread_pool.c - this project's runtime, through its public API (thread_pool.h) only.
  *
- * Built twice:
+ * Built three times:
  *  - `thread_pool`: recursive kernels fork with tp_enqueue() from inside a task (the task goes on
  *    the worker's own deque) and join with tp_future_wait(), which runs other tasks while it
  *    waits: the futures API, as the reference design is used.
  *  - `tp_spawn` (BENCH_TP_FRAMES): the same kernels with caller-owned frames, tp_spawn() and
  *    tp_join() (no allocation). Only the recursive kernels: the others are the same code.
- * In both the main thread submits the root task and blocks on its future. `reduce` uses the
+ *  - `tp_calls` (BENCH_TP_FRAMES and BENCH_TP_CALLS): the tp_spawn kernels' source with each
+ *    spawn recording the call and each join making it, on one thread: what the task-shaped kernel
+ *    costs without any runtime, so that tp_spawn's distance to serial splits into the kernel's
+ *    shape (tp_calls / serial) and the runtime's share (tp_spawn / tp_calls).
+ * In all three the main thread submits the root task and blocks on its future. `reduce` uses the
  * runtime's loop construct, tp_parallel_reduce() (automatic grain).
  * A failed tp_enqueue() is counted and its work done inline, so the run still ends; the error
  * then fails the measurement (exit 4).
@@ -22,6 +26,34 @@
 #include <thread_pool.h>
 
 static tp_pool *pool;
+
+#ifdef BENCH_TP_CALLS
+/* No runtime: a spawn records the call in the frame, the join makes it through a function
+ * pointer the compiler cannot see through (tp_join's call is indirect too), so that fib is not
+ * turned back into the serial recursion. */
+typedef struct {
+	tp_task_fn fn;
+	void *arg;
+} bench_frame;
+
+static inline void bench_spawn(bench_frame *t, tp_task_fn fn, void *arg)
+{
+	t->fn = fn;
+	t->arg = arg;
+}
+
+static inline int bench_join(bench_frame *t)
+{
+	tp_task_fn fn = t->fn;
+
+	__asm__ volatile("" : "+r"(fn));
+	return fn(t->arg);
+}
+#else
+typedef tp_task bench_frame;
+#define bench_spawn tp_spawn
+#define bench_join  tp_join
+#endif
 static atomic_int first_error;
 
 static void note_error(int rc)
@@ -87,10 +119,10 @@ static uint64_t fib_rec(int n)
 		return (uint64_t)n;
 	struct fib_arg child = { n - 1, 0 };
 #ifdef BENCH_TP_FRAMES
-	tp_task t;
-	tp_spawn(&t, fib_task, &child);
+	bench_frame t;
+	bench_spawn(&t, fib_task, &child);
 	uint64_t y = fib_rec(n - 2);
-	int rc = tp_join(&t);
+	int rc = bench_join(&t);
 	if (rc)
 		note_error(rc);
 #else
@@ -130,7 +162,7 @@ static int nq_task(void *p)
 	}
 	struct nq_arg kids[BENCH_NQ_MAX];
 #ifdef BENCH_TP_FRAMES
-	tp_task t[BENCH_NQ_MAX];
+	bench_frame t[BENCH_NQ_MAX];
 #else
 	tp_future *f[BENCH_NQ_MAX];
 #endif
@@ -142,7 +174,7 @@ static int nq_task(void *p)
 		kids[k].j = a->j + 1;
 		kids[k].r = 0;
 #ifdef BENCH_TP_FRAMES
-		tp_spawn(&t[k], nq_task, &kids[k]);
+		bench_spawn(&t[k], nq_task, &kids[k]);
 #else
 		if (!(f[k] = tp_enqueue(pool, nq_task, &kids[k]))) {
 			note_error(errno);
@@ -154,7 +186,7 @@ static int nq_task(void *p)
 	uint64_t sum = 0;
 	while (k-- > 0) { /* newest first: it is on top of this worker's deque */
 #ifdef BENCH_TP_FRAMES
-		int rc = tp_join(&t[k]);
+		int rc = bench_join(&t[k]);
 		if (rc)
 			note_error(rc);
 #else
@@ -184,7 +216,7 @@ struct uts_arg {
 };
 
 #ifdef BENCH_TP_FRAMES
-typedef tp_task uts_join_t;
+typedef bench_frame uts_join_t;
 #else
 typedef tp_future *uts_join_t;
 #endif
@@ -212,7 +244,7 @@ static __attribute__((noinline)) int uts_fork(struct uts_arg *a, int n)
 	for (; k < n; k++) {
 		kids[k] = (struct uts_arg){ a->u, bench_uts_child(a->state, k), 0, 0 };
 #ifdef BENCH_TP_FRAMES
-		tp_spawn(&j[k], uts_task, &kids[k]);
+		bench_spawn(&j[k], uts_task, &kids[k]);
 #else
 		if (!(j[k] = tp_enqueue(pool, uts_task, &kids[k]))) {
 			note_error(errno);
@@ -223,7 +255,7 @@ static __attribute__((noinline)) int uts_fork(struct uts_arg *a, int n)
 	uint64_t count = 1;
 	while (k-- > 0) { /* newest first: it is on top of this worker's deque */
 #ifdef BENCH_TP_FRAMES
-		int rc = tp_join(&j[k]);
+		int rc = bench_join(&j[k]);
 		if (rc)
 			note_error(rc);
 #else
@@ -334,7 +366,9 @@ static int tp_latency(struct bench_latency *lr)
 
 static void tp_version(char *buf, size_t len)
 {
-#ifdef BENCH_TP_FRAMES
+#if defined(BENCH_TP_CALLS)
+	const char *api = "no runtime: tp_spawn kernels, each join a plain call";
+#elif defined(BENCH_TP_FRAMES)
 	const char *api = "frames: tp_spawn/tp_join";
 #else
 	const char *api = "futures: tp_enqueue/tp_future_wait";
@@ -343,7 +377,19 @@ static void tp_version(char *buf, size_t len)
 		 TP_VERSION_PATCH, api, bench_object_of((const void *)tp_enqueue));
 }
 
-#ifdef BENCH_TP_FRAMES
+#if defined(BENCH_TP_CALLS)
+const struct bench_runtime bench_rt = {
+	.name = "tp_calls",
+	.kernels = BENCH_K(BENCH_FIB) | BENCH_K(BENCH_NQUEENS) | BENCH_K(BENCH_UTS),
+	.skip_reason = "the fork-join kernels' shape without a runtime: fork-join kernels only",
+	.start = tp_start,
+	.stop = tp_stop,
+	.fib = tp_fib,
+	.nqueens = tp_nqueens,
+	.uts = tp_uts,
+	.version = tp_version,
+};
+#elif defined(BENCH_TP_FRAMES)
 const struct bench_runtime bench_rt = {
 	.name = "tp_spawn",
 	.kernels = BENCH_K(BENCH_FIB) | BENCH_K(BENCH_NQUEENS) | BENCH_K(BENCH_UTS),
