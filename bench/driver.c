@@ -63,6 +63,9 @@ static struct runtime runtimes[] = {
 	{ .name = "libomp", .configured = BENCH_HAVE_LIBOMP, .why_not = BENCH_WHY_LIBOMP },
 	{ .name = "tbb", .configured = BENCH_HAVE_TBB, .why_not = BENCH_WHY_TBB },
 	{ .name = "classic", .configured = true, .why_not = "" },
+	{ .name = "tp_batch",
+	  .configured = BENCH_HAVE_THREAD_POOL,
+	  .why_not = BENCH_WHY_THREAD_POOL },
 	{ .name = "tp_calls",
 	  .configured = BENCH_HAVE_THREAD_POOL,
 	  .threadless = true,
@@ -152,7 +155,7 @@ static void usage(FILE *out)
 		"  --kernel LIST    kernels, comma-separated (default: all):\n"
 		"                   fib nqueens uts reduce submit latency idle\n"
 		"  --runtime LIST   runtimes (default: all built): thread_pool tp_spawn serial libgomp libomp\n"
-		"                   tbb classic tp_calls\n"
+		"                   tbb classic tp_batch tp_calls\n"
 		"  --threads LIST   thread counts, e.g. 1,2,4 (default: 1 and the number of CPUs)\n"
 		"  --size S         small | default | large (default: default)\n"
 		"  --repeat K       kept runs per row, after one discarded warm-up round (none for\n"
@@ -194,7 +197,7 @@ static void add_runtime(const char *name)
 			opt.runtimes[r] = true;
 			return;
 		}
-	die("unknown runtime '%s' (thread_pool tp_spawn serial libgomp libomp tbb classic tp_calls)",
+	die("unknown runtime '%s' (thread_pool tp_spawn serial libgomp libomp tbb classic tp_batch tp_calls)",
 	    name);
 }
 
@@ -811,8 +814,9 @@ static void print_table(const struct kernel_result *kr)
 			"thread_pool: tp_parallel_reduce (automatic grain); classic: 65536-element chunks "
 			"submitted from outside; OpenMP: parallel for reduction; oneTBB: parallel_reduce",
 		[BENCH_SUBMIT] =
-			"thread_pool, classic: one future per task, each waited and released; OpenMP: "
-			"task + taskwait; oneTBB: task_group::run + wait (its waiting thread runs tasks too)",
+			"thread_pool, classic: one future per task, each waited and released; tp_batch: "
+			"the same, submitted 256 per tp_enqueue_batch call; OpenMP: task + taskwait; "
+			"oneTBB: task_group::run + wait (its waiting thread runs tasks too)",
 		[BENCH_LATENCY] =
 			"threads = parked workers (OpenMP, oneTBB: plus the submitting thread). Floors, "
 			"measured inside every run, one floor sample before each of its samples: a bare "

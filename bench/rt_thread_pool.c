@@ -1,17 +1,19 @@
 /*
  * rt_thread_pool.c - this project's runtime, through its public API (thread_pool.h) only.
  *
- * Built three times:
+ * Built four times:
  *  - `thread_pool`: recursive kernels fork with tp_enqueue() from inside a task (the task goes on
  *    the worker's own deque) and join with tp_future_wait(), which runs other tasks while it
  *    waits: the futures API, as the reference design is used.
  *  - `tp_spawn` (BENCH_TP_FRAMES): the same kernels with caller-owned frames, tp_spawn() and
  *    tp_join() (no allocation). Only the recursive kernels: the others are the same code.
+ *  - `tp_batch` (BENCH_TP_BATCH): the `submit` kernel with tp_enqueue_batch(), 256 tasks per
+ *    call, futures as in `thread_pool`: the reference design's advice to batch small operations.
  *  - `tp_calls` (BENCH_TP_FRAMES and BENCH_TP_CALLS): the tp_spawn kernels' source with each
  *    spawn recording the call and each join making it, on one thread: what the task-shaped kernel
  *    costs without any runtime, so that tp_spawn's distance to serial splits into the kernel's
  *    shape (tp_calls / serial) and the runtime's share (tp_spawn / tp_calls).
- * In all three the main thread submits the root task and blocks on its future. `reduce` uses the
+ * In all of them the main thread submits the root task and blocks on its future. `reduce` uses the
  * runtime's loop construct, tp_parallel_reduce() (automatic grain).
  * A failed tp_enqueue() is counted and its work done inline, so the run still ends; the error
  * then fails the measurement (exit 4).
@@ -322,6 +324,34 @@ static int submit_task(void *arg)
 	return 0;
 }
 
+#ifdef BENCH_TP_BATCH
+/* Tasks per tp_enqueue_batch() call in the `tp_batch` build. */
+#define SUBMIT_BATCH 256
+
+/* The same work, submitted SUBMIT_BATCH tasks per call: one gate pass, one splice, one wake-up. */
+static int tp_submit(int *slots, size_t n)
+{
+	tp_future **futures = malloc(n * sizeof(tp_future *));
+	void *args[SUBMIT_BATCH];
+	if (!futures)
+		return ENOMEM;
+	atomic_store(&first_error, 0);
+	size_t i = 0;
+	int rc = 0;
+	while (i < n) {
+		size_t m = n - i < SUBMIT_BATCH ? n - i : SUBMIT_BATCH;
+		for (size_t k = 0; k < m; k++)
+			args[k] = &slots[i + k];
+		if ((rc = tp_enqueue_batch(pool, submit_task, args, m, &futures[i])) != 0)
+			break; /* all or nothing: none of this batch was submitted */
+		i += m;
+	}
+	for (size_t j = 0; j < i; j++)
+		join(futures[j]);
+	free(futures);
+	return rc ? rc : atomic_load(&first_error);
+}
+#else
 static int tp_submit(int *slots, size_t n)
 {
 	tp_future **futures = malloc(n * sizeof(tp_future *));
@@ -340,6 +370,7 @@ static int tp_submit(int *slots, size_t n)
 	free(futures);
 	return rc ? rc : atomic_load(&first_error);
 }
+#endif
 
 /* ---- latency ---- */
 
@@ -366,7 +397,9 @@ static int tp_latency(struct bench_latency *lr)
 
 static void tp_version(char *buf, size_t len)
 {
-#if defined(BENCH_TP_CALLS)
+#if defined(BENCH_TP_BATCH)
+	const char *api = "futures, submitted 256 per tp_enqueue_batch call";
+#elif defined(BENCH_TP_CALLS)
 	const char *api = "no runtime: tp_spawn kernels, each join a plain call";
 #elif defined(BENCH_TP_FRAMES)
 	const char *api = "frames: tp_spawn/tp_join";
@@ -377,7 +410,22 @@ static void tp_version(char *buf, size_t len)
 		 TP_VERSION_PATCH, api, bench_object_of((const void *)tp_enqueue));
 }
 
-#if defined(BENCH_TP_CALLS)
+#if defined(BENCH_TP_BATCH)
+const struct bench_runtime bench_rt = {
+	.name = "tp_batch",
+	.kernels = BENCH_K(BENCH_SUBMIT), /* the others are thread_pool's: set, never run */
+	.skip_reason = "tp_enqueue_batch: the submit kernel only; see the thread_pool row",
+	.start = tp_start,
+	.stop = tp_stop,
+	.fib = tp_fib,
+	.nqueens = tp_nqueens,
+	.uts = tp_uts,
+	.reduce = tp_reduce,
+	.submit = tp_submit,
+	.latency = tp_latency,
+	.version = tp_version,
+};
+#elif defined(BENCH_TP_CALLS)
 const struct bench_runtime bench_rt = {
 	.name = "tp_calls",
 	.kernels = BENCH_K(BENCH_FIB) | BENCH_K(BENCH_NQUEENS) | BENCH_K(BENCH_UTS),
