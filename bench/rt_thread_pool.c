@@ -395,72 +395,49 @@ static int tp_latency(struct bench_latency *lr)
 
 #endif /* !BENCH_TP_FRAMES */
 
+/* What differs between the four builds (see the top of this file). */
+#if defined(BENCH_TP_BATCH)
+#define RT_NAME	   "tp_batch"
+#define RT_API	   "futures, submitted 256 per tp_enqueue_batch call"
+#define RT_KERNELS BENCH_K(BENCH_SUBMIT)
+#define RT_SKIP	   "tp_enqueue_batch: the submit kernel only; see the thread_pool row"
+#elif defined(BENCH_TP_CALLS)
+#define RT_NAME	   "tp_calls"
+#define RT_API	   "no runtime: tp_spawn kernels, each join a plain call"
+#define RT_KERNELS (BENCH_K(BENCH_FIB) | BENCH_K(BENCH_NQUEENS) | BENCH_K(BENCH_UTS))
+#define RT_SKIP	   "the fork-join kernels' shape without a runtime: fork-join kernels only"
+#elif defined(BENCH_TP_FRAMES)
+#define RT_NAME	   "tp_spawn"
+#define RT_API	   "frames: tp_spawn/tp_join"
+#define RT_KERNELS (BENCH_K(BENCH_FIB) | BENCH_K(BENCH_NQUEENS) | BENCH_K(BENCH_UTS))
+#define RT_SKIP	   "frames (tp_spawn/tp_join) are for fork-join only: see the thread_pool row"
+#else
+#define RT_NAME	   "thread_pool"
+#define RT_API	   "futures: tp_enqueue/tp_future_wait"
+#define RT_KERNELS BENCH_ALL_KERNELS
+#define RT_SKIP	   NULL
+#endif
+
 static void tp_version(char *buf, size_t len)
 {
-#if defined(BENCH_TP_BATCH)
-	const char *api = "futures, submitted 256 per tp_enqueue_batch call";
-#elif defined(BENCH_TP_CALLS)
-	const char *api = "no runtime: tp_spawn kernels, each join a plain call";
-#elif defined(BENCH_TP_FRAMES)
-	const char *api = "frames: tp_spawn/tp_join";
-#else
-	const char *api = "futures: tp_enqueue/tp_future_wait";
-#endif
 	snprintf(buf, len, "thread_pool %d.%d.%d, %s (%s)", TP_VERSION_MAJOR, TP_VERSION_MINOR,
-		 TP_VERSION_PATCH, api, bench_object_of((const void *)tp_enqueue));
+		 TP_VERSION_PATCH, RT_API, bench_object_of((const void *)tp_enqueue));
 }
 
-#if defined(BENCH_TP_BATCH)
+/* Kernels outside RT_KERNELS are never run (tp_batch keeps thread_pool's). */
 const struct bench_runtime bench_rt = {
-	.name = "tp_batch",
-	.kernels = BENCH_K(BENCH_SUBMIT), /* the others are thread_pool's: set, never run */
-	.skip_reason = "tp_enqueue_batch: the submit kernel only; see the thread_pool row",
+	.name = RT_NAME,
+	.kernels = RT_KERNELS,
+	.skip_reason = RT_SKIP,
 	.start = tp_start,
 	.stop = tp_stop,
 	.fib = tp_fib,
 	.nqueens = tp_nqueens,
 	.uts = tp_uts,
+#ifndef BENCH_TP_FRAMES
 	.reduce = tp_reduce,
 	.submit = tp_submit,
 	.latency = tp_latency,
-	.version = tp_version,
-};
-#elif defined(BENCH_TP_CALLS)
-const struct bench_runtime bench_rt = {
-	.name = "tp_calls",
-	.kernels = BENCH_K(BENCH_FIB) | BENCH_K(BENCH_NQUEENS) | BENCH_K(BENCH_UTS),
-	.skip_reason = "the fork-join kernels' shape without a runtime: fork-join kernels only",
-	.start = tp_start,
-	.stop = tp_stop,
-	.fib = tp_fib,
-	.nqueens = tp_nqueens,
-	.uts = tp_uts,
-	.version = tp_version,
-};
-#elif defined(BENCH_TP_FRAMES)
-const struct bench_runtime bench_rt = {
-	.name = "tp_spawn",
-	.kernels = BENCH_K(BENCH_FIB) | BENCH_K(BENCH_NQUEENS) | BENCH_K(BENCH_UTS),
-	.skip_reason = "frames (tp_spawn/tp_join) are for fork-join only: see the thread_pool row",
-	.start = tp_start,
-	.stop = tp_stop,
-	.fib = tp_fib,
-	.nqueens = tp_nqueens,
-	.uts = tp_uts,
-	.version = tp_version,
-};
-#else
-const struct bench_runtime bench_rt = {
-	.name = "thread_pool",
-	.kernels = BENCH_ALL_KERNELS,
-	.start = tp_start,
-	.stop = tp_stop,
-	.fib = tp_fib,
-	.nqueens = tp_nqueens,
-	.uts = tp_uts,
-	.reduce = tp_reduce,
-	.submit = tp_submit,
-	.latency = tp_latency,
-	.version = tp_version,
-};
 #endif
+	.version = tp_version,
+};
