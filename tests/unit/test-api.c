@@ -800,18 +800,6 @@ static void capture_sink(void *user, tp_log_level level, const char *line, size_
 	snprintf(c->last, sizeof(c->last), "%.*s", (int)len, line);
 }
 
-static void api_log_level_names(void **state)
-{
-	(void)state;
-	assert_string_equal(tp_log_level_name(TP_LOG_DEBUG), "DEBUG");
-	assert_string_equal(tp_log_level_name(TP_LOG_INFO), "INFO");
-	assert_string_equal(tp_log_level_name(TP_LOG_WARNING), "WARNING");
-	assert_string_equal(tp_log_level_name(TP_LOG_ERROR), "ERROR");
-	assert_string_equal(tp_log_level_name(TP_LOG_OFF), "OFF");
-	assert_string_equal(tp_log_level_name((tp_log_level)7), "?");
-	assert_string_equal(tp_log_level_name((tp_log_level)-1), "?");
-}
-
 static void api_log_level_parse(void **state)
 {
 	static const struct {
@@ -1106,7 +1094,6 @@ int main(void)
 		cmocka_unit_test(api_retain_then_two_releases),
 		cmocka_unit_test(api_release_before_task_ran),
 		cmocka_unit_test(api_future_outlives_pool),
-		cmocka_unit_test(api_log_level_names),
 		cmocka_unit_test(api_log_level_parse),
 		cmocka_unit_test(api_logger_create_and_levels),
 		cmocka_unit_test(api_logger_sink_gets_whole_lines),

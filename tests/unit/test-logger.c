@@ -311,6 +311,7 @@ static void logger_level_names(void **state)
 	assert_string_equal(tp_log_level_name(TP_LOG_ERROR), "ERROR");
 	assert_string_equal(tp_log_level_name(TP_LOG_OFF), "OFF");
 	assert_string_equal(tp_log_level_name((tp_log_level)0), "?");
+	assert_string_equal(tp_log_level_name((tp_log_level)7), "?");
 	assert_string_equal(tp_log_level_name((tp_log_level)15), "?");
 	assert_string_equal(tp_log_level_name((tp_log_level)-1), "?");
 	assert_string_equal(tp_log_level_name((tp_log_level)1000), "?");
