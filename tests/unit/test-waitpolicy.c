@@ -569,6 +569,20 @@ static int noop_task(void *arg)
 	return 0;
 }
 
+/* P joins X: phase 1 (and p_joining set meanwhile) if X started elsewhere, else phase 2. */
+static void p_join_x(struct joincase *jc, tp_task *x)
+{
+	if (test_load(&jc->x_started) != 0) {
+		test_store(&jc->p_joining, 1);
+		test_store(&jc->phase, 1);
+		jc->join_code = tp_join(x);
+		test_store(&jc->p_joining, 0);
+	} else {
+		test_store(&jc->phase, 2);
+		jc->join_code = tp_join(x);
+	}
+}
+
 static int p_task(void *arg)
 {
 	struct joincase *jc = arg;
@@ -589,15 +603,7 @@ static int p_task(void *arg)
 		(void)tp_join(&d);
 		test_sleep_us(20);
 	}
-	if (test_load(&jc->x_started) != 0) {
-		test_store(&jc->p_joining, 1);
-		test_store(&jc->phase, 1);
-		jc->join_code = tp_join(&x);
-		test_store(&jc->p_joining, 0);
-	} else {
-		test_store(&jc->phase, 2);
-		jc->join_code = tp_join(&x);
-	}
+	p_join_x(jc, &x);
 	return 0;
 }
 
@@ -678,15 +684,7 @@ static int p_quick_task(void *arg)
 		tp_spawn(&d, noop_task, NULL);
 		(void)tp_join(&d);
 	}
-	if (test_load(&jc->x_started) != 0) {
-		test_store(&jc->p_joining, 1);
-		test_store(&jc->phase, 1);
-		jc->join_code = tp_join(&x);
-		test_store(&jc->p_joining, 0);
-	} else {
-		test_store(&jc->phase, 2);
-		jc->join_code = tp_join(&x);
-	}
+	p_join_x(jc, &x);
 	return 0;
 }
 
