@@ -52,6 +52,16 @@ static void gate_open(struct gate *g)
 	test_store(&g->open, 1);
 }
 
+/* Occupies a worker with gate_task until gate_open(g); returns once it runs. */
+static tp_future *hold_worker(tp_pool *pool, struct gate *g)
+{
+	tp_future *held = tp_enqueue(pool, gate_task, g);
+
+	assert_non_null(held);
+	gate_wait_started(g);
+	return held;
+}
+
 static bool timespec_reached(const struct timespec *deadline)
 {
 	struct timespec now;
@@ -353,9 +363,7 @@ static void api_wait_outside_never_runs_task(void **state)
 
 	(void)state;
 	assert_non_null(pool);
-	held = tp_enqueue(pool, gate_task, &g);
-	assert_non_null(held);
-	gate_wait_started(&g);
+	held = hold_worker(pool, &g);
 	f = tp_enqueue(pool, record_thread, &w);
 	assert_non_null(f);
 	assert_int_equal(tp_future_state(f), TP_FUTURE_PENDING);
@@ -424,9 +432,7 @@ static void api_cancel_before_start(void **state)
 
 	(void)state;
 	assert_non_null(pool);
-	held = tp_enqueue(pool, gate_task, &g);
-	assert_non_null(held);
-	gate_wait_started(&g);
+	held = hold_worker(pool, &g);
 	victim = tp_enqueue(pool, count_task, &runs);
 	assert_non_null(victim);
 	/* Running: not affected. */
@@ -672,9 +678,7 @@ static void api_release_before_task_ran(void **state)
 
 	(void)state;
 	assert_non_null(pool);
-	held = tp_enqueue(pool, gate_task, &g);
-	assert_non_null(held);
-	gate_wait_started(&g);
+	held = hold_worker(pool, &g);
 	f = tp_enqueue(pool, count_task, &runs);
 	assert_non_null(f);
 	tp_future_release(f); /* still pending: the task must run anyway */
@@ -725,9 +729,7 @@ static void api_future_outlives_pool(void **state)
 	/* Cancelled by a CANCEL shutdown, then destroyed: still readable, then released. */
 	pool = tp_pool_create(1, NULL);
 	assert_non_null(pool);
-	held = tp_enqueue(pool, gate_task, &g);
-	assert_non_null(held);
-	gate_wait_started(&g);
+	held = hold_worker(pool, &g);
 	for (int i = 0; i < N; i++) {
 		c[i] = tp_enqueue(pool, count_task, &cancelled_runs);
 		assert_non_null(c[i]);
