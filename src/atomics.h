@@ -16,8 +16,10 @@
  * In the ck backend the fence is ck_pr_fence_memory() (mfence on x86) and the _sc accesses are
  * release stores / acquire loads. In the builtins backend the fence is a no-op and the _sc accesses
  * are seq_cst operations, which gives the same store-load order in C11 terms and is what TSan can
- * check. So an _sc access must only be used next to a tp__fence_sc(), and every tp__fence_sc() must
- * sit between _sc accesses (or read-modify-writes, which are seq_cst in both backends).
+ * check. So an _sc store must be followed by a tp__fence_sc() before the _sc load it is ordered
+ * with (on every path between them; other accesses may come in between), an _sc load must
+ * follow such a fence, and every tp__fence_sc() must sit between _sc accesses (or
+ * read-modify-writes, which are seq_cst in both backends). Each _sc access names its fence.
  *
  * Read-modify-writes (cas, faa, fas, or, and) are sequentially consistent full barriers in both
  * backends (lock-prefixed on x86).

@@ -70,12 +70,16 @@ void tp__deque_destroy(struct tp__deque *q);
 struct tp__deque_buf *tp__deque_grow(struct tp__deque *q, struct tp__deque_buf *a, uint64_t t,
 				     uint64_t b);
 
-/* Owner only: makes every private item stealable, and answers a pending request. */
+/*
+ * Owner only: makes every private item stealable, and answers a pending request. The store of
+ * split is the first half of the store-load pattern of parking: the caller must run a
+ * tp__fence_sc() (tp__park_wake_one() does) before it reads the idle bitmap.
+ */
 static inline void tp__deque_publish(struct tp__deque *q)
 {
 	/* (stores of the slots, and of whatever the items point to) before (store of split),
-	 * release: pairs with the acquire load of split in tp__deque_steal. */
-	tp__store_rel_u64(&q->split, q->bottom);
+	 * release: pairs with the acquire load of split in tp__deque_steal. _sc: see above. */
+	tp__store_sc_u64(&q->split, q->bottom);
 	if (tp__load_rlx_u32(&q->split_request))
 		tp__store_rlx_u32(&q->split_request, 0);
 }

@@ -82,15 +82,6 @@ bool tp__park_wake_one(struct tp__park *p);
  */
 bool tp__park_wake_one_after_barrier(struct tp__park *p);
 
-/* Cheap hint for hot paths that may skip the fence: true if some bit looked set. */
-static inline bool tp__park_any_idle_hint(const struct tp__park *p)
-{
-	for (size_t w = 0; w < p->nwords; w++)
-		if (tp__load_rlx_u64(&p->idle[w]) != 0)
-			return true;
-	return false;
-}
-
 /* Wakes every worker (shutdown): each eventcount is incremented, sleeping or not. */
 void tp__park_wake_all(struct tp__park *p);
 

@@ -56,21 +56,12 @@ static void fill_out(struct tp_future *f, struct tp_future **out)
 	}
 }
 
-/* Counts n forks of w: (count) before (the publication's release store of split), so whoever
- * retires one of them counts it after we did, as the quiescence check requires (pool.h). */
+/* Counts n forks of w: (count) before (the publication's release store of split), release, so
+ * whoever retires one of them counts it after we did, as the quiescence check requires
+ * (pool.h): a checker that sees that retirement (acquire) then sees this count. */
 static inline void count_forks(struct tp__worker *w, uint64_t n)
 {
-	tp__store_sc_u64(&w->spawned, tp__load_rlx_u64(&w->spawned) + n);
-}
-
-/* After forks were pushed: a future may be waited for from anywhere, so make it (and older
- * frames) stealable, and wake a sleeper. No fence: a sleeper missed now is seen by the next
- * fork, and the owner runs the task itself if nobody steals it. */
-static inline void forks_pushed(tp_pool *pool, struct tp__worker *w)
-{
-	tp__deque_publish(&w->deque);
-	if (tp__park_any_idle_hint(&pool->park))
-		(void)tp__park_wake_one(&pool->park);
+	tp__store_rel_u64(&w->spawned, tp__load_rlx_u64(&w->spawned) + n);
 }
 
 /* Outside submissions pass the gate: ESHUTDOWN once a shutdown closed it, else counted. */
@@ -104,7 +95,8 @@ static int fork_records(tp_pool *pool, struct tp__worker *w, struct tp_future *c
 	count_forks(w, n);
 	for (size_t i = 0; i < n; i++)
 		(void)tp__deque_push(&w->deque, out[i]); /* cannot fail after the reserve */
-	forks_pushed(pool, w);
+	/* A future may be waited for from anywhere: make it (and older frames) stealable. */
+		tp__worker_publish(w);
 	return 0;
 }
 
@@ -166,7 +158,8 @@ static int enqueue_one(tp_pool *pool, tp_task_fn fn, void *arg, struct tp_future
 			tp__record_free(f, &w->cache);
 			return ENOMEM;
 		}
-		forks_pushed(pool, w);
+		/* A future may be waited for from anywhere: make it (and older frames) stealable. */
+		tp__worker_publish(w);
 	} else {
 		f = tp__record_alloc(pool->home, NULL);
 		if (f == NULL)

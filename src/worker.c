@@ -59,9 +59,7 @@ static void *take_inject(struct tp__worker *w, size_t max)
 			if (tp__deque_push(&w->deque, batch[i]) != 0)
 				/* No memory to grow the deque: hand it back. */
 				tp__inject_push(&pool->inject, batch[i]);
-		tp__deque_publish(&w->deque);
-		if (tp__park_any_idle_hint(&pool->park))
-			(void)tp__park_wake_one(&pool->park);
+		tp__worker_publish(w);
 	}
 	return batch[0];
 }
@@ -98,10 +96,12 @@ static void *steal_round(struct tp__worker *w)
 void tp__worker_publish(struct tp__worker *w)
 {
 	tp__deque_publish(&w->deque);
-	/* Every worker that parks asked first (its last steal round raised the request of every
-	 * deque it found empty), so a request may come from a sleeper: wake one. */
-	if (tp__park_any_idle_hint(&w->pool->park))
-		(void)tp__park_wake_one(&w->pool->park);
+	/* (store of split) before (loads of the idle bitmap), store-load: the fence inside
+	 * tp__park_wake_one() pairs with the one in tp__park_prepare(). Either a worker about to
+	 * sleep sees the items in its re-check, or we see its bit and wake it. Without the fence
+	 * both can miss (the store still in our store buffer while we read a clear bitmap), and a
+	 * published item then waits while a worker sleeps. */
+	(void)tp__park_wake_one(&w->pool->park);
 }
 
 void *tp__worker_find(struct tp__worker *w, size_t inject_max)
@@ -137,8 +137,11 @@ static void run_record(struct tp__worker *w, struct tp_future *f)
 		/* Cancelled while queued: only the runtime's reference is left to drop. */
 		tp__future_unref(f, 1);
 	}
-	/* (everything the task did, its forks' spawned counts included) before (this count), for
-	 * the shutdown's quiescence check. */
+	/* (everything the task did, its forks' spawned counts included) before (this count),
+	 * release, for the shutdown's quiescence check. _sc: also (this count) before (the loads
+	 * of the other workers' counts in quiescent()), store-load, through the fence of
+	 * tp__park_prepare() that every worker runs before the check: of the last two workers to
+	 * retire a task, the later one in that fence order sees both counts. */
 	tp__store_sc_u64(&w->finished, tp__load_rlx_u64(&w->finished) + 1);
 }
 
