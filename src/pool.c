@@ -122,13 +122,15 @@ tp_pool *tp_pool_create(size_t num_threads, tp_logger *logger)
 	tp__inject_init(&pool->inject);
 	pool->home = tp__home_new();
 	pool->workers = aligned_alloc(TP__CACHE_LINE, n * sizeof(pool->workers[0]));
+	/* Zeroed at once: free_pool() walks the workers' deques and caches on every failure. */
+	if (pool->workers != NULL)
+		memset(pool->workers, 0, n * sizeof(pool->workers[0]));
 	if (pool->home == NULL || pool->workers == NULL ||
 	    tp__park_init(&pool->park, n, NULL) != 0) {
 		free_pool(pool);
 		errno = ENOMEM;
 		return NULL;
 	}
-	memset(pool->workers, 0, n * sizeof(pool->workers[0]));
 	for (size_t i = 0; i < n; i++) {
 		struct tp__worker *w = &pool->workers[i];
 
