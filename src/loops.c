@@ -109,7 +109,8 @@ static int run_loop(const struct loop *l, struct range *root)
 		return errno;
 	code = tp_future_wait(f);
 	tp_future_release(f);
-	return code;
+	/* The root task returns 0: only a CANCEL shutdown can have cancelled it. */
+	return code == ECANCELED ? ESHUTDOWN : code;
 }
 
 static size_t pick_grain(const tp_pool *pool, size_t n, size_t grain)
