@@ -130,12 +130,13 @@ int tp__join_slow(tp_task *task)
 	state = tp__load_acq_u32(&task->state_);
 	if (state == TP__FRAME_OUTSIDE)
 		return run_inline(task);
+	/* Outside every pool, any other frame was spawned on a worker (or with fn NULL, whose
+	 * join is EINVAL too): this thread is not its spawner, stolen and finished or not. */
+	if (w == NULL)
+		return EINVAL;
 	/* Popped and run earlier by an out-of-order join, or by a thief. */
 	if (state == TP__FRAME_DONE)
 		return task->result_;
-	/* Spawned on a worker, joined on a thread outside every pool: not the spawner. */
-	if (w == NULL)
-		return EINVAL;
 	for (;;) {
 		void *item = tp__deque_take(&w->deque);
 
