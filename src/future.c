@@ -2,6 +2,7 @@
  * future.c - completing, cancelling and waiting for futures through their state word.
  * The word's layout and invariants are described at the top of future.h.
  */
+#include <assert.h>
 #include <errno.h>
 #include <sched.h>
 #include <time.h>
@@ -17,6 +18,8 @@
  * yield hands it the CPU at once, and costs one cheap system call when the CPU has nobody else.
  */
 #define WAIT_YIELDS 4
+
+TP__TLS struct tp__running *tp__running_top;
 
 int tp__future_code(const struct tp_future *f, uint32_t word)
 {
@@ -36,19 +39,21 @@ void tp__future_unref(struct tp_future *f, uint32_t n)
 	 * drops the last reference (release on our side, acquire on theirs). */
 	uint32_t old = tp__faa_u32(&f->word, (uint32_t) - (n * TP__REF_ONE));
 
+	assert((old >> TP__REF_SHIFT) >= n);
 	if ((old >> TP__REF_SHIFT) == n)
 		tp__record_free(f, tp__self_cache(f->home));
 }
 
 /*
  * Publishes a final status and, if `drop`, the runtime's reference (in the same CAS when nobody
- * sleeps on the word).
+ * sleeps on the word). Returns the word it replaced.
  */
-static void publish_final(struct tp_future *f, uint32_t status, bool drop)
+static uint32_t publish_final(struct tp_future *f, uint32_t status, bool drop)
 {
 	uint32_t v = tp__load_rlx_u32(&f->word);
 
 	for (;;) {
+		assert((v & TP__ST_MASK) == TP_FUTURE_RUNNING);
 		if ((v & TP__WAITERS) || !drop) {
 			uint32_t n = (v & ~(TP__ST_MASK | TP__WAITERS)) | status;
 
@@ -60,12 +65,12 @@ static void publish_final(struct tp_future *f, uint32_t status, bool drop)
 				tp__futex_wake_all(&f->word);
 			if (drop)
 				tp__future_unref(f, 1);
-			return;
+			return v;
 		}
 		if (tp__cas_value_u32(&f->word, &v, ((v & ~TP__ST_MASK) | status) - TP__REF_ONE)) {
 			if ((v >> TP__REF_SHIFT) == 1)
 				tp__record_free(f, tp__self_cache(f->home));
-			return;
+			return v;
 		}
 	}
 }
@@ -78,21 +83,46 @@ static void note_group_error(struct tp_future *f, int code)
 		(void)tp__cas_u32((uint32_t *)&f->group->error_, 0, (uint32_t)code);
 }
 
-void tp__future_finish(struct tp_future *f, int code)
+int tp__future_run(struct tp_future *f, bool retire)
 {
+	struct tp__running me = { f, tp__running_top };
+	uint32_t old;
+	int code;
+
+	tp__running_top = &me;
+	code = f->fn(f->arg);
+	tp__running_top = me.up;
 	f->result = code;
 	note_group_error(f, code);
-	publish_final(f, code == 0 ? TP_FUTURE_DONE : TP_FUTURE_FAILED, true);
+	old = publish_final(f, code == 0 ? TP_FUTURE_DONE : TP_FUTURE_FAILED, retire);
+	if (old & TP__DEQUEUED) {
+		/* A worker took our queue entry while we ran and left the record to us (future.h).
+		 * It is not retired, so the pool is alive. The enqueue's last access to the pool
+		 * comes before any worker can take the record, and so before the shutdown can
+		 * count it retired and free the pool: nothing here touches the pool afterwards
+		 * (workers that may wait for it poll, see park() in worker.c). */
+		assert(!retire);
+		tp__inject_push(&f->pool->inject, f);
+	}
+	return code;
 }
 
-int tp__future_run_claimed(struct tp_future *f)
+bool tp__future_leave_queue(struct tp_future *f)
 {
-	int code = f->fn(f->arg);
+	/* acquire: if final, pairs with the claimer's CAS; what its task did comes before. */
+	uint32_t v = tp__load_acq_u32(&f->word);
 
-	f->result = code;
-	note_group_error(f, code);
-	publish_final(f, code == 0 ? TP_FUTURE_DONE : TP_FUTURE_FAILED, false);
-	return code;
+	while ((v & TP__ST_MASK) == TP_FUTURE_RUNNING) {
+		/* A record has one queue entry at a time; DEQUEUED is set once. */
+		assert(!(v & TP__DEQUEUED));
+		/* seq_cst CAS: against the claimer's publish_final(), exactly one of the two sees
+		 * the other: either the claimer sees DEQUEUED and queues the record again, or we
+		 * see the final status and retire it. */
+		if (tp__cas_value_u32(&f->word, &v, v | TP__DEQUEUED))
+			return false;
+	}
+	assert(tp__status_final(v));
+	return true;
 }
 
 bool tp__future_cancel(struct tp_future *f)
@@ -110,6 +140,19 @@ bool tp__future_cancel(struct tp_future *f)
 		}
 	}
 	return (v & TP__ST_MASK) == TP_FUTURE_CANCELLED;
+}
+
+bool tp__deadline_passed(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	if (deadline == NULL)
+		return false;
+	if (deadline->tv_sec < 0)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > deadline->tv_sec ||
+	       (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
 
 int tp__future_block(struct tp_future *f, const struct timespec *deadline)
@@ -133,7 +176,10 @@ int tp__future_block(struct tp_future *f, const struct timespec *deadline)
 				continue;
 			v |= TP__WAITERS;
 		}
-		if (tp__futex_wait(&f->word, v, deadline) == ETIMEDOUT) {
+		/* Checked here, not left to the futex: the kernel refuses a negative tv_sec
+		 * (EINVAL), which would make this loop spin. */
+		if (tp__deadline_passed(deadline) ||
+		    tp__futex_wait(&f->word, v, deadline) == ETIMEDOUT) {
 			v = tp__load_acq_u32(&f->word);
 			return tp__status_final(v) ? tp__future_code(f, v) : ETIMEDOUT;
 		}
@@ -162,6 +208,16 @@ static bool wait_over(const tp_future *f, const struct timespec *deadline, int *
 	return true;
 }
 
+/* True if the calling thread runs f's task, lower on its own stack: waiting would wait for
+ * one of the waiter's own callers. */
+static bool running_below(const struct tp_future *f)
+{
+	for (const struct tp__running *r = tp__running_top; r != NULL; r = r->up)
+		if (r->f == f)
+			return true;
+	return false;
+}
+
 int tp_future_wait_until(tp_future *f, const struct timespec *deadline)
 {
 	struct tp__worker *self = tp__self;
@@ -169,6 +225,8 @@ int tp_future_wait_until(tp_future *f, const struct timespec *deadline)
 
 	if (wait_over(f, deadline, &code))
 		return code;
+	if (running_below(f))
+		return EDEADLK;
 	/* Not final, so the pool is alive: comparing with it is safe. */
 	if (self != NULL && self->pool == f->pool)
 		return tp__worker_help(self, f, deadline);
@@ -181,9 +239,11 @@ int tp_future_wait_nohelp(tp_future *f, const struct timespec *deadline)
 
 	if (wait_over(f, deadline, &code))
 		return code;
-	/* Not started: run it here. Its queue entry is skipped later (no longer PENDING). */
+	if (running_below(f))
+		return EDEADLK;
+	/* Not started: run it here. Its queue entry is retired later (tp__future_leave_queue). */
 	if (tp__future_start(f))
-		return tp__future_run_claimed(f);
+		return tp__future_run(f, false);
 	return tp__future_block(f, deadline);
 }
 
@@ -216,8 +276,22 @@ int tp_future_result(const tp_future *f)
 
 tp_future *tp_future_retain(tp_future *f)
 {
-	if (f != NULL)
-		(void)tp__faa_u32(&f->word, TP__REF_ONE);
+	uint32_t v;
+
+	if (f == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	v = tp__load_rlx_u32(&f->word);
+	do {
+		/* The caller holds a reference: the count is above zero. */
+		assert((v >> TP__REF_SHIFT) > 0);
+		if ((v >> TP__REF_SHIFT) == TP__REF_MAX) {
+			errno = EOVERFLOW;
+			return NULL;
+		}
+		/* seq_cst CAS: a count that may never wrap needs the check and the add in one. */
+	} while (!tp__cas_value_u32(&f->word, &v, v + TP__REF_ONE));
 	return f;
 }
 

@@ -3,16 +3,29 @@
  *
  * Overview
  *   tp_enqueue() returns the record itself as the future. Its 32-bit `word` holds, together, the
- *   status (bits 0-2), a WAITERS flag (bit 3: some thread sleeps on the word) and the reference
- *   count (bits 4-31). It is also the futex word waiters sleep on.
+ *   status (bits 0-2), a WAITERS flag (bit 3: some thread sleeps on the word), a DEQUEUED flag
+ *   (bit 4, below) and the reference count (bits 5-31). It is also the futex word waiters sleep
+ *   on.
  *
- *   status: PENDING -> RUNNING -> DONE | FAILED      (the worker that runs it, by CAS)
+ *   status: PENDING -> RUNNING -> DONE | FAILED      (whoever claimed it runs it; CAS)
  *           PENDING -> CANCELLED                      (tp_future_cancel or a CANCEL shutdown, CAS)
+ *
+ *   A record is claimed (PENDING -> RUNNING) by the worker that takes it from its queue, or
+ *   earlier by tp_future_wait_nohelp() on any thread. A worker that takes the queue entry of a
+ *   record claimed that way must not retire it while its task still runs (the shutdown counts a
+ *   retired task as over, pool.h): if it is still RUNNING, the worker sets DEQUEUED by CAS and
+ *   leaves it; the claimer, finishing, sees DEQUEUED in the word it replaces and puts the record
+ *   back on the injection queue, where a worker finds it final and retires it. The record is
+ *   not retired, so the pool is alive while the claimer does that. If the claimer finished
+ *   first, the worker's CAS fails on the final status and it retires the record at once.
  *
  * Invariants
  *   - Two references at birth: the caller's (dropped by tp_future_release) and the runtime's
- *     (dropped once the record has left the queues: after it ran, or was found cancelled). The
- *     record is recycled when the count reaches zero, whoever drops last.
+ *     (dropped once the record is retired: it left the queues and its task will never run or has
+ *     returned). The record is recycled when the count reaches zero, whoever drops last. The
+ *     count never exceeds TP__REF_MAX: tp_future_retain refuses (EOVERFLOW) rather than wrap.
+ *   - DEQUEUED is set at most once, only while RUNNING, and only by a worker holding the
+ *     queue entry; nothing clears it.
  *   - `result` is written before the final status is published by a seq_cst CAS (release) and read
  *     only after a final status was loaded with acquire; it needs no atomic access.
  *   - A thread sets WAITERS (by CAS) before it sleeps on the word; whoever publishes a final
@@ -32,8 +45,10 @@
 
 #define TP__ST_MASK   0x7u
 #define TP__WAITERS   0x8u
-#define TP__REF_SHIFT 4
+#define TP__DEQUEUED  0x10u
+#define TP__REF_SHIFT 5
 #define TP__REF_ONE   (1u << TP__REF_SHIFT)
+#define TP__REF_MAX   (UINT32_MAX >> TP__REF_SHIFT)
 
 struct tp__home;
 
@@ -89,10 +104,11 @@ static inline bool tp__future_start(struct tp_future *f)
 }
 
 /*
- * RUNNING -> DONE or FAILED with the task's code, wakes sleepers, and drops the runtime's
- * reference (the record may be recycled on return).
+ * A worker took f's queue entry and tp__future_start() failed: f was cancelled, or claimed by
+ * tp_future_wait_nohelp(). True if f may be retired now (its task will never run, or has
+ * returned); false if its claimer still runs it and will queue it again when done (above).
  */
-void tp__future_finish(struct tp_future *f, int code);
+bool tp__future_leave_queue(struct tp_future *f);
 
 /* PENDING -> CANCELLED, waking sleepers. True if it is (now or already) cancelled. */
 bool tp__future_cancel(struct tp_future *f);
@@ -100,11 +116,26 @@ bool tp__future_cancel(struct tp_future *f);
 /* Drops n references; recycles the record when none are left. */
 void tp__future_unref(struct tp_future *f, uint32_t n);
 
-/* Runs a record's task on the calling thread after a successful tp__future_start(), publishing
- * its final status but keeping the runtime's reference (the record is still in a queue). */
-int tp__future_run_claimed(struct tp_future *f);
-
 /* Blocks (no helping) until final or the deadline; returns the code or ETIMEDOUT. */
 int tp__future_block(struct tp_future *f, const struct timespec *deadline);
+
+/* True if the absolute CLOCK_MONOTONIC deadline has passed (any negative one has); NULL: never. */
+bool tp__deadline_passed(const struct timespec *deadline);
+
+/*
+ * The records whose tasks the calling thread is running, innermost first: a chain of these
+ * lives in the stack frames that run them (a worker's, or tp_future_wait_nohelp()'s on any
+ * thread). A wait for one of them would wait for a caller of the waiter itself (EDEADLK), and a
+ * thread with a chain is "a thread running a task" for tp_pool_shutdown().
+ */
+struct tp__running {
+	struct tp_future *f;
+	struct tp__running *up;
+};
+
+/* Runs f's task on the calling thread after a successful tp__future_start() and publishes its
+ * final status; `retire` says whether the runtime's reference goes too (else the record is still
+ * queued somewhere, and retired when taken). Returns the task's code. */
+int tp__future_run(struct tp_future *f, bool retire);
 
 #endif /* TP_FUTURE_H */

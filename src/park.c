@@ -111,12 +111,12 @@ static void move_off_cpu(int cpu)
 		(void)sched_setaffinity(0, sizeof(mask), &mask);
 }
 
-void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap)
+void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline)
 {
 	uint32_t waker_cpu;
 
 	/* Returns at once if the counter already moved past snap (a waker claimed us). */
-	(void)ck_ec32_wait(&p->parkers[i].ec, p->mode, snap, NULL);
+	(void)ck_ec32_wait(&p->parkers[i].ec, p->mode, snap, deadline);
 	/* Woken by a claim (bit already clear) or spuriously (bit still set): clear it anyway. */
 	tp__park_cancel(p, i);
 	/* A worker woke us to share its work: do not share its CPU too (see park.h). */

@@ -59,10 +59,11 @@ uint32_t tp__park_prepare(struct tp__park *p, size_t i);
 void tp__park_cancel(struct tp__park *p, size_t i);
 
 /*
- * Worker i sleeps until its eventcount moves past `snap` (or spuriously), then withdraws its bit.
- * Returns at once if a producer already woke it.
+ * Worker i sleeps until its eventcount moves past `snap` (or spuriously), or until the absolute
+ * CLOCK_MONOTONIC deadline (NULL: none), then withdraws its bit. Returns at once if a producer
+ * already woke it.
  */
-void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap);
+void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline);
 
 /*
  * A worker that has just published work: wakes one parked worker, if any. Returns true if it

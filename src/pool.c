@@ -165,7 +165,7 @@ int tp_pool_shutdown(tp_pool *pool, tp_shutdown_mode mode)
 		return EINVAL;
 	/* A task waiting for the workers to exit would wait for itself (or, for another pool's
 	 * task, could wait for a worker it depends on). */
-	if (tp__self != NULL)
+	if (tp__self != NULL || tp__running_top != NULL)
 		return EDEADLK;
 	pthread_mutex_lock(&pool->shut_lock);
 	if (pool->shut_state == 0) {

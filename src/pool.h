@@ -66,6 +66,9 @@ struct tp_pool {
 	/* Read-mostly from here. */
 	alignas(TP__CACHE_LINE) uint32_t mode; /* enum tp__mode */
 	uint32_t stop;			       /* set once quiescent: workers exit */
+	/* Records whose retirement a worker left to their claimer (future.h, DEQUEUED): while
+	 * some are out, a worker parked during a shutdown re-checks now and then. Rarely written. */
+	uint64_t handed;
 	size_t n;
 	struct tp__worker *workers; /* [n], cache-line aligned */
 	struct tp__home *home;
@@ -90,6 +93,8 @@ struct tp_pool {
  * the thread pointer instead of a __tls_get_addr() call per access from the shared library. */
 #define TP__TLS _Thread_local __attribute__((tls_model("initial-exec")))
 extern TP__TLS struct tp__worker *tp__self;
+/* The tasks the calling thread is running, innermost first (future.h); NULL when none. */
+extern TP__TLS struct tp__running *tp__running_top;
 
 /* worker.c */
 void *tp__worker_main(void *arg);

@@ -22,6 +22,9 @@
 #define IDLE_ROUNDS 4
 #define IDLE_PAUSES 32
 
+/* How often a worker parked during a shutdown looks again while a record is handed out. */
+#define HANDED_RECHECK_NS (1000 * 1000)
+
 TP__TLS struct tp__worker *tp__self;
 TP__TLS struct tp__deque *tp__self_deque;
 
@@ -119,23 +122,41 @@ void *tp__worker_find(struct tp__worker *w, size_t inject_max)
 	return steal_round(w);
 }
 
+/*
+ * A record that did not start here: cancelled, or claimed by tp_future_wait_nohelp(). True if
+ * it is retired now; false if its claimer still runs it and takes over (future.h).
+ */
+static bool retire_unstarted(tp_pool *pool, struct tp_future *f)
+{
+	/* Counted before the hand-over can happen, so that a worker parking during a shutdown
+	 * sees it for as long as the record may be out (park()). */
+	(void)tp__faa_u64(&pool->handed, 1);
+	if (!tp__future_leave_queue(f))
+		return false;
+	/* Not handed over after all, or handed over and now back (its claimer queued it again):
+	 * either way one fewer out. */
+	(void)tp__faa_u64(&pool->handed, (uint64_t)-1);
+	if (tp__load_rlx_u32(&f->word) & TP__DEQUEUED)
+		(void)tp__faa_u64(&pool->handed, (uint64_t)-1);
+	tp__future_unref(f, 1);
+	return true;
+}
+
 static void run_record(struct tp__worker *w, struct tp_future *f)
 {
 	tp_pool *pool = w->pool;
 
-	if (tp__load_acq_u32(&pool->mode) == TP__MODE_CANCEL) {
+	/* acquire: pairs with the release store of the mode after the gate closed. */
+	if (tp__load_acq_u32(&pool->mode) == TP__MODE_CANCEL)
 		(void)tp__future_cancel(f);
-		tp__future_unref(f, 1);
-	} else if (tp__future_start(f)) {
+	if (tp__future_start(f)) {
 		int code;
 
 		TP__LOG_DEBUG(pool, "worker %zu: task %p started", w->index, (void *)f);
-		code = f->fn(f->arg);
+		code = tp__future_run(f, true);
 		TP__LOG_DEBUG(pool, "worker %zu: task %p finished: %d", w->index, (void *)f, code);
-		tp__future_finish(f, code);
-	} else {
-		/* Cancelled while queued: only the runtime's reference is left to drop. */
-		tp__future_unref(f, 1);
+	} else if (!retire_unstarted(pool, f)) {
+		return; /* not retired: not counted yet */
 	}
 	/* (everything the task did, its forks' spawned counts included) before (this count),
 	 * release, for the shutdown's quiescence check. _sc: also (this count) before (the loads
@@ -181,6 +202,8 @@ static bool quiescent(tp_pool *pool)
 static bool park(struct tp__worker *w)
 {
 	tp_pool *pool = w->pool;
+	const struct timespec *deadline = NULL;
+	struct timespec until;
 	uint32_t snap;
 
 	if (tp__load_acq_u32(&pool->stop))
@@ -191,13 +214,27 @@ static bool park(struct tp__worker *w)
 		return false;
 	}
 	/* acquire: pairs with the release store of the mode after the gate closed. */
-	if (tp__load_acq_u32(&pool->mode) != TP__MODE_RUN && quiescent(pool)) {
-		tp__store_rel_u32(&pool->stop, 1);
-		tp__park_cancel(&pool->park, w->index);
-		tp__park_wake_all(&pool->park);
-		return true;
+	if (tp__load_acq_u32(&pool->mode) != TP__MODE_RUN) {
+		if (quiescent(pool)) {
+			tp__store_rel_u32(&pool->stop, 1);
+			tp__park_cancel(&pool->park, w->index);
+			tp__park_wake_all(&pool->park);
+			return true;
+		}
+		/* _sc, after the fence of tp__park_prepare(): a record handed to its claimer comes
+		 * back on the injection queue without a wake-up (its claimer may not touch the pool
+		 * afterwards, future.c), so while one is out, sleep briefly and look again. */
+		if (tp__load_sc_u64(&pool->handed) != 0) {
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += HANDED_RECHECK_NS;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			deadline = &until;
+		}
 	}
-	tp__park_sleep(&pool->park, w->index, snap);
+	tp__park_sleep(&pool->park, w->index, snap, deadline);
 	/* acquire: pairs with the release store of stop by the worker that found quiescence. */
 	return tp__load_acq_u32(&pool->stop) != 0;
 }
@@ -242,17 +279,6 @@ void *tp__worker_main(void *arg)
 	return NULL;
 }
 
-static bool deadline_passed(const struct timespec *deadline)
-{
-	struct timespec now;
-
-	if (deadline == NULL)
-		return false;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > deadline->tv_sec ||
-	       (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
-}
-
 int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct timespec *deadline)
 {
 	for (;;) {
@@ -262,7 +288,7 @@ int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct time
 
 		if (tp__status_final(v))
 			return tp__future_code(f, v);
-		if (deadline_passed(deadline))
+		if (tp__deadline_passed(deadline))
 			return ETIMEDOUT;
 		/* One record at a time from the injection queue: a batch would leave unrelated
 		 * tasks on this deque, above the frames of the task that waits. */

@@ -88,7 +88,7 @@ static void park_claimed_before_sleeping_needs_no_syscall(void **state)
 	/* Nobody slept: ck_ec skipped the futex wake. */
 	assert_int_equal(fake_wakes, 0);
 	/* The counter moved past snap: sleeping returns without waiting. */
-	tp__park_sleep(&park, 5, snap);
+	tp__park_sleep(&park, 5, snap, NULL);
 	assert_int_equal(fake_waits, 0);
 }
 
@@ -114,7 +114,7 @@ static void park_sleeper_is_woken_by_a_producer(void **state)
 
 	(void)state;
 	fake_wait_hook = wake_worker_7;
-	tp__park_sleep(&park, 7, snap);
+	tp__park_sleep(&park, 7, snap, NULL);
 	assert_true(fake_waits >= 1);
 	assert_int_equal(fake_wakes, 1);
 	assert_false(bit(7));
@@ -164,7 +164,7 @@ static void *real_sleeper(void *arg)
 			tp__park_cancel(&real, 1);
 			break;
 		}
-		tp__park_sleep(&real, 1, snap);
+		tp__park_sleep(&real, 1, snap, NULL);
 	}
 	test_store(&real_woken, 2);
 	return NULL;
