@@ -2,6 +2,7 @@
  * pool.c - creating, feeding and shutting down a pool.
  * The shared state and the shutdown's termination argument are described in pool.h.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -12,22 +13,28 @@
 
 #include "pool.h"
 
-/* TP_NUM_THREADS if set (0 when unset or empty), else -1 with errno EINVAL when malformed. */
-static long env_threads(void)
+/*
+ * TP_NUM_THREADS: decimal digits, optionally surrounded by white space, in [0,
+ * TP_POOL_MAX_THREADS]. Returns the value (0, like an unset or empty variable: one worker per
+ * CPU), or -1 for anything else, which the caller ignores with a warning.
+ */
+static long env_threads(const char *s)
 {
-	const char *s = getenv("TP_NUM_THREADS");
-	char *end;
-	long v;
+	long v = 0;
+	int digits = 0;
 
 	if (s == NULL || *s == '\0')
 		return 0;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v <= 0 || v > TP_POOL_MAX_THREADS) {
-		errno = EINVAL;
-		return -1;
+	while (isspace((unsigned char)*s))
+		s++;
+	for (; *s >= '0' && *s <= '9'; s++, digits++) {
+		v = v * 10 + (*s - '0');
+		if (v > TP_POOL_MAX_THREADS)
+			return -1;
 	}
-	return v;
+	while (isspace((unsigned char)*s))
+		s++;
+	return digits > 0 && *s == '\0' ? v : -1;
 }
 
 /* The CPUs this process may run on. */
@@ -95,15 +102,15 @@ tp_pool *tp_pool_create(size_t num_threads, tp_logger *logger)
 	int err;
 
 	if (n == 0) {
-		long env = env_threads();
+		const char *text = getenv("TP_NUM_THREADS");
+		long env = env_threads(text);
 
-		if (env < 0) {
-			tp_log(logger, TP_LOG_ERROR, "TP_NUM_THREADS is not an integer in [1, %d]",
-			       TP_POOL_MAX_THREADS);
-			errno = EINVAL;
-			return NULL;
-		}
 		n = env > 0 ? (size_t)env : affinity_cpus();
+		if (env < 0)
+			tp_log(logger, TP_LOG_WARNING,
+			       "TP_NUM_THREADS=\"%s\" is not a number of threads in [0, %d]: ignored, "
+			       "using one per CPU (%zu)",
+			       text, TP_POOL_MAX_THREADS, n);
 	}
 	if (n > TP_POOL_MAX_THREADS) {
 		errno = EINVAL;
