@@ -315,6 +315,14 @@ TP_API int tp_parallel_reduce(tp_pool *pool, size_t begin, size_t end, size_t gr
  * Logger
  * --------------------------------------------------------------------------------------------- */
 
+/*
+ * Loggers and fork(): every logger (the singleton and those of tp_logger_create()) is usable in
+ * the child of a fork() made by any thread. fork() first waits for the lines other threads are
+ * handing over to finish, so the child inherits no logger locked. A sink may call fork(): in that
+ * child, as in the parent, lines logged through the loggers the sink was called by are dropped
+ * until it returns. A sink must not wait for a thread that is calling fork(), which waits for it.
+ */
+
 typedef enum tp_log_level {
 	TP_LOG_DEBUG = 10,
 	TP_LOG_INFO = 20,
@@ -333,9 +341,12 @@ typedef enum tp_log_level {
 typedef void (*tp_log_sink_fn)(void *user, tp_log_level level, const char *line, size_t len);
 
 /*
- * The process-wide logger (the reference design's Logger.get_instance()). Its initial threshold
- * comes from TP_LOG_LEVEL (debug, info, warning, error, off, or 10/20/30/40/100; read once, at the
- * first call), else TP_LOG_WARNING; it writes to stderr. Never NULL, never freed.
+ * The process-wide logger (the reference design's Logger.get_instance()); it writes to stderr.
+ * Never NULL, never freed. Its initial threshold comes from TP_LOG_LEVEL, read once, at the first
+ * call: a level name (debug, info, warning, error, off; any case) or number (10, 20, 30, 40, 100),
+ * with optional leading and trailing whitespace. Unset or empty: TP_LOG_WARNING. Any other value
+ * (whitespace alone included) is ignored: the threshold is TP_LOG_WARNING, and the logger emits
+ * one WARNING line that names the variable and the value.
  */
 TP_API tp_logger *tp_logger_get_instance(void);
 
@@ -392,8 +403,9 @@ TP_API void tp_log_atv(tp_logger *logger, tp_log_level level, const char *file, 
 TP_API const char *tp_log_level_name(tp_log_level level);
 
 /*
- * Parses a level name (case-insensitive) or number into *out. Returns 0, or EINVAL for NULL
- * arguments or text that names no level.
+ * Parses a level name (case-insensitive) or number into *out: the exact text, with no whitespace,
+ * sign or leading zero (the TP_LOG_LEVEL reader trims whitespace first). Returns 0, or EINVAL for
+ * NULL arguments or text that names no level.
  */
 TP_API int tp_log_level_parse(const char *text, tp_log_level *out);
 
