@@ -157,6 +157,7 @@ tp_pool *tp_pool_create(size_t num_threads, tp_logger *logger)
 		errno = EAGAIN;
 		return NULL;
 	}
+	tp__fork_track(pool);
 	tp_log(pool->logger, TP_LOG_INFO, "pool %p created with %zu threads", (void *)pool, n);
 	return pool;
 }
@@ -208,5 +209,51 @@ void tp_pool_destroy(tp_pool *pool)
 		       "tp_pool_destroy(%p) from a task: not destroyed (%d)", (void *)pool, err);
 		return;
 	}
+	tp__fork_untrack(pool);
 	free_pool(pool);
+}
+
+/* In a fork() child: retires a record found in a queue, cancelling it if it was pending. */
+static void cancel_inherited(struct tp_future *f)
+{
+	(void)tp__future_cancel(f);
+	/* Pending: now cancelled. Claimed by tp_future_wait_nohelp() on a thread of the parent:
+	 * it stays RUNNING here, and keeps the runtime's reference. */
+	if (tp__status_final(tp__load_acq_u32(&f->word)))
+		tp__future_unref(f, 1);
+}
+
+void tp__pool_after_fork(tp_pool *pool)
+{
+	struct cds_wfcq_node *node;
+
+	/* The only thread left is ours: plain accesses through the atomics are enough. Refuse
+	 * new work, and have shutdown find nothing to wait for or join. */
+	(void)tp__fetch_or_u64(&pool->gate, TP__GATE_CLOSED);
+	tp__store_rel_u32(&pool->mode, TP__MODE_CANCEL);
+	tp__store_rel_u32(&pool->stop, 1);
+	pool->shut_state = 2;
+	(void)pthread_mutex_init(&pool->shut_lock, NULL);
+	/* Queued records will never run: cancel them, so that waiting for them returns. A
+	 * submitter caught between the two steps of its enqueue leaves the rest unreachable. */
+	pool->inject.lock = 0;
+	while ((node = __cds_wfcq_dequeue_nonblocking(&pool->inject.head, &pool->inject.tail)) !=
+		       NULL &&
+	       node != CDS_WFCQ_WOULDBLOCK)
+		cancel_inherited(caa_container_of(node, struct tp_future, node));
+	for (size_t i = 0; i < pool->n; i++) {
+		struct tp__deque *q = &pool->workers[i].deque;
+		struct tp__deque_buf *a = tp__load_acq_ptr((void *const *)&q->buf);
+
+		/* Frames live on the stacks of threads the child does not have: skipped. */
+		for (uint64_t b = tp__load_acq_u64(&q->top); b < q->bottom; b++) {
+			void *item = tp__load_rlx_ptr(&a->slots[b & a->mask]);
+
+			if (!tp__item_is_frame(item))
+				cancel_inherited(item);
+		}
+		tp__store_rlx_u64(&q->top, q->bottom);
+		tp__store_rlx_u64(&q->split, q->bottom);
+		q->top_seen = q->bottom;
+	}
 }

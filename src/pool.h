@@ -76,6 +76,7 @@ struct tp_pool {
 	const uint32_t *log_threshold; /* the logger's threshold word (logger.c) */
 	struct tp__park park;
 	pthread_mutex_t shut_lock; /* serialises shutdown calls (cold path only) */
+	tp_pool *fork_prev, *fork_next; /* the registry of live pools (fork.c) */
 };
 
 /*
@@ -113,6 +114,13 @@ void tp__worker_publish(struct tp__worker *w);
 void *tp__worker_find(struct tp__worker *w, size_t inject_max);
 /* A worker waits for f while running other tasks; returns when f is final or at the deadline. */
 int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct timespec *deadline);
+
+/* fork.c: the registry of live pools, and the fork() handlers (registered once). */
+void tp__fork_handlers_init(void);
+void tp__fork_track(tp_pool *pool);
+void tp__fork_untrack(tp_pool *pool);
+/* pool.c: in the child of a fork(), makes an inherited pool a shut-down one (fork.c). */
+void tp__pool_after_fork(tp_pool *pool);
 
 /* submit.c: allocates, initialises and submits n records (all or nothing); 0 or an errno. */
 int tp__submit(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_group *group,
