@@ -8,6 +8,16 @@
  *    ECANCELED, ESHUTDOWN, EDEADLK, ENOMEM). Constructors return NULL and set errno.
  *  - A function that fails has had no effect: a refused task never runs, nothing was allocated.
  *  - Nothing here calls abort() or exit(); bad input is reported as EINVAL, never a crash.
+ *  - A task must return to the runtime that called it: leaving it by longjmp(), pthread_exit(),
+ *    thread cancellation or a C++ exception is undefined (the worker, or the thread that ran it
+ *    in tp_future_wait_nohelp(), never finishes the task; its future stays RUNNING and a
+ *    shutdown can wait for it forever).
+ *  - fork(): the child of a process with pools has only the thread that called fork(). Every
+ *    pool it inherits behaves as if shut down: tp_enqueue() and the other submissions fail with
+ *    ESHUTDOWN, tasks that were pending are CANCELLED (waits return ECANCELED), tasks that were
+ *    running in the parent never finish in the child (their futures stay RUNNING: wait for them
+ *    only with a deadline), tp_pool_shutdown() returns 0 at once and tp_pool_destroy() frees the
+ *    pool without joining anything. New pools work as usual. Loggers: see the Logger section.
  */
 #ifndef THREAD_POOL_H
 #define THREAD_POOL_H
@@ -63,11 +73,14 @@ typedef int (*tp_task_fn)(void *arg);
 
 /*
  * Creates a pool of `num_threads` workers, all started before it returns.
- * num_threads == 0: the environment variable TP_NUM_THREADS if set to a positive integer (read at
- * each call), else the number of CPUs this process may run on (sched_getaffinity).
+ * num_threads == 0: the environment variable TP_NUM_THREADS (read at each call) if it holds a
+ * number of threads in [1, TP_POOL_MAX_THREADS] (decimal digits, optionally surrounded by white
+ * space), else the number of CPUs this process may run on (sched_getaffinity). TP_NUM_THREADS
+ * unset, empty or 0 means that number of CPUs too; any other value is ignored, with one WARNING
+ * line on the pool's logger naming the variable and the value.
  * logger == NULL: the singleton tp_logger_get_instance(). The logger must outlive the pool.
- * Returns NULL with errno EINVAL (num_threads above TP_POOL_MAX_THREADS, or a malformed
- * TP_NUM_THREADS), ENOMEM, or EAGAIN (a thread could not be started).
+ * Returns NULL with errno EINVAL (num_threads above TP_POOL_MAX_THREADS), ENOMEM, or EAGAIN (a
+ * thread could not be started).
  */
 #define TP_POOL_MAX_THREADS 1024
 TP_API tp_pool *tp_pool_create(size_t num_threads, tp_logger *logger);
@@ -93,17 +106,21 @@ typedef enum tp_shutdown_mode {
 
 /*
  * Refuses new tasks from outside the pool at once, finishes accepted work as `mode` says, then joins
- * every worker. Blocks until the workers have exited. Idempotent: later calls return 0 at once (also
- * with another mode). Returns EINVAL (NULL pool or unknown mode), or EDEADLK when called from a
- * thread that is running a task, of this pool or of any other (it could wait for itself, or for a
- * worker its own pool depends on): then it does nothing.
+ * every worker. Blocks until the workers have exited and every accepted task has returned (also a
+ * task that tp_future_wait_nohelp() runs on another thread). Idempotent: a call made while another
+ * shutdown of the pool is in progress blocks until that one has completed, then returns 0 (its mode
+ * is ignored); later calls return 0 at once. Returns EINVAL (NULL pool or unknown mode), or EDEADLK
+ * when called from a thread that is running a task, of this pool or of any other, including a task
+ * run by tp_future_wait_nohelp() (it could wait for itself, or for a worker its own pool depends
+ * on): then it does nothing.
  */
 TP_API int tp_pool_shutdown(tp_pool *pool, tp_shutdown_mode mode);
 
 /*
  * tp_pool_shutdown(pool, TP_SHUTDOWN_DRAIN) if not done yet, then frees the pool. Futures the caller
  * still holds stay valid (release them afterwards). NULL is a no-op. Must not be called from a task
- * (it logs an error and does nothing then, as the shutdown would report EDEADLK), nor twice.
+ * (it logs an error and does nothing then, as the shutdown would report EDEADLK), nor twice, nor
+ * while another thread may still use the pool (a concurrent tp_pool_shutdown() included).
  */
 TP_API void tp_pool_destroy(tp_pool *pool);
 
@@ -125,15 +142,18 @@ typedef enum tp_future_status {
  * it was cancelled. On a worker of the future's pool it runs other pending tasks while it waits (its
  * own deque, then steals), so nested fork-join never deadlocks, even on one thread. On any other
  * thread it only blocks (checks a few times, yielding its CPU, then sleeps on a futex); it never
- * runs the task itself. Returns EINVAL for NULL. May be called any number of times, by several
- * threads at once.
+ * runs the task itself. Returns EINVAL for NULL, and EDEADLK when the calling thread is itself
+ * running f's task, lower on its stack (a task waiting for its own future, or for an ancestor whose
+ * wait ran the caller: T waits for g, the wait runs h, h waits for T); the program's other wait
+ * cycles are not detected. May be called any number of times, by several threads at once.
  */
 TP_API int tp_future_wait(tp_future *f);
 
 /*
  * As tp_future_wait(), until the absolute CLOCK_MONOTONIC `deadline`: returns ETIMEDOUT if the task
- * has not finished by then (the future is unaffected). deadline == NULL waits forever. EINVAL for a
- * NULL future or a deadline with tv_nsec outside [0, 1e9).
+ * has not finished by then (the future is unaffected); a deadline already past, negative tv_sec
+ * included, returns ETIMEDOUT at once unless the future is final. deadline == NULL waits forever.
+ * EINVAL for a NULL future or a deadline with tv_nsec outside [0, 1e9).
  */
 TP_API int tp_future_wait_until(tp_future *f, const struct timespec *deadline);
 
@@ -152,7 +172,11 @@ TP_API tp_future_status tp_future_state(const tp_future *f);
  */
 TP_API int tp_future_result(const tp_future *f);
 
-/* Adds a reference to `f` for another owner and returns f. Each reference needs one release. */
+/*
+ * Adds a reference to `f` for another owner and returns f. Each reference needs one release.
+ * Returns NULL, and adds nothing, with errno EINVAL for NULL and EOVERFLOW when f already has
+ * the most references a future can count (2^27 - 1, the runtime's included).
+ */
 TP_API tp_future *tp_future_retain(tp_future *f);
 
 /*
@@ -167,6 +191,10 @@ TP_API void tp_future_release(tp_future *f);
  * finishes or the deadline (absolute CLOCK_MONOTONIC, NULL: none) passes. Use it from a task that
  * holds a lock which other tasks may need: tp_future_wait() on a worker runs unrelated pending
  * tasks while it waits, and one of them could need that lock. Returns as tp_future_wait_until().
+ * While the caller runs the task, its thread is running a task of f's pool (tp_pool_shutdown() from
+ * it is EDEADLK), and a shutdown of that pool waits for the task to return. If f's pool is shut
+ * down meanwhile, the task's own submissions to it from that thread are refused (ESHUTDOWN), as
+ * any submission from outside the pool.
  */
 TP_API int tp_future_wait_nohelp(tp_future *f, const struct timespec *deadline);
 
@@ -231,7 +259,8 @@ TP__FORK_JOIN void tp_spawn(tp_task *task, tp_task_fn fn, void *arg);
  * runs it inline (no atomic read-modify-write); otherwise it runs the thief's spawned tasks while it
  * waits. Joins may come in any order; the most recent spawn first is the cheap case. Must be called
  * by the thread that spawned `task`. EINVAL for NULL, and for a frame spawned on a worker but
- * joined on a thread outside every pool (the frame must still be joined by its spawner).
+ * joined on a thread outside every pool, whether a thief has run it or not (the frame must still
+ * be joined by its spawner).
  */
 TP__FORK_JOIN int tp_join(tp_task *task);
 
@@ -287,7 +316,8 @@ typedef void (*tp_for_fn)(size_t begin, size_t end, void *ctx);
  * before they sleep), so on one busy worker it costs little more than the serial loop. From outside
  * the pool it submits the loop and blocks until it is done; from a task of the pool it runs the
  * loop there (nested loops are fine). Returns 0, or EINVAL (NULL pool/body, begin > end),
- * ESHUTDOWN, ENOMEM.
+ * ESHUTDOWN (the pool was shut down before the loop was submitted, or, from outside, a CANCEL
+ * shutdown cancelled it before it started), ENOMEM.
  */
 TP_API int tp_parallel_for(tp_pool *pool, size_t begin, size_t end, size_t grain, tp_for_fn body,
 			   void *ctx);

@@ -19,6 +19,7 @@
 /* The exported tp_spawn and tp_join are defined here; everyone else gets the inline ones. */
 #define TP_NO_INLINE 1
 
+#include <assert.h>
 #include <errno.h>
 #include <sched.h>
 
@@ -79,6 +80,8 @@ void tp__frame_run(struct tp__worker *w, tp_task *t)
 	/* Our deque is empty here (every caller took its own deque dry before stealing), so all
 	 * we publish until DONE descends from this frame: what its joiner may leapfrog onto. */
 
+	/* A frame is run once: SPAWNED -> DONE (frame.h). */
+	assert(tp__load_rlx_u32(&t->state_) == TP__FRAME_SPAWNED);
 	/* (store of thief) release: the joiner that reads it steals from our deque. */
 	tp__store_rel_ptr(&t->thief_, w);
 	code = t->fn_(t->arg_);

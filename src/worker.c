@@ -11,6 +11,7 @@
  * then sits where an active worker will find it (a worker blocks only with an empty deque, and
  * only its owner fills a deque), so the waited-for task always progresses.
  */
+#include <assert.h>
 #include <errno.h>
 #include <sched.h>
 #include <time.h>
@@ -195,6 +196,8 @@ static bool quiescent(tp_pool *pool)
 	created = tp__load_sc_u64(&pool->gate) / TP__GATE_ONE;
 	for (size_t i = 0; i < pool->n; i++)
 		created += tp__load_sc_u64(&pool->workers[i].spawned);
+	/* pool.h: sum(finished) <= retired at T <= created at T <= what we read. */
+	assert(finished <= created);
 	return finished == created;
 }
 
