@@ -18,6 +18,13 @@
  *   before it returns, so its own retirement covers them. A worker checks this before it parks
  *   during a shutdown; the parking protocol's fences make sure the last two workers to go idle
  *   cannot both miss each other.
+ *
+ *   "Retired" means the task will never run or has returned, not merely that its record left a
+ *   queue: a record claimed by tp_future_wait_nohelp() may still run on its claimer's thread when
+ *   a worker takes its queue entry. That worker then hands the retirement to the claimer
+ *   (future.h, DEQUEUED), which queues the record again once its task has returned; while such a
+ *   record is out (`handed`), workers parked during a shutdown look again every millisecond,
+ *   because the claimer may not wake them (the pool may be freed as soon as the record is back).
  */
 #ifndef TP_POOL_H
 #define TP_POOL_H
