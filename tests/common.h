@@ -12,12 +12,16 @@
 
 #include <cmocka.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "thread_pool.h"
@@ -121,6 +125,139 @@ static inline long test_load(const long *p)
 static inline void test_store(long *p, long v)
 {
 	__atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+}
+
+/* Polls *flag (atomic) until it is non-zero or `ms` have passed; returns whether it became set.
+ * The bounded wait of a test thread for something a task or another thread records. */
+static inline bool test_await(const long *flag, long ms)
+{
+	double end = test_now_ms() + (double)ms;
+
+	while (test_load(flag) == 0) {
+		if (test_now_ms() > end)
+			return false;
+		test_sleep_us(50);
+	}
+	return true;
+}
+
+/* Busy-waits `ns` nanoseconds on CLOCK_MONOTONIC without giving up the CPU (no system call
+ * but the vDSO clock read). */
+static inline void test_busy_ns(long ns)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < ns);
+}
+
+/*
+ * A wait for a future on a thread of its own, so that a wait that never returns fails the test
+ * instead of hanging it: test_wait_call_start(), then test_wait_call_done() (bounded). If that
+ * says false, the caller makes the future final (opens its gate) and calls test_wait_call_join().
+ */
+struct test_wait_call {
+	tp_future *f;
+	struct timespec deadline;
+	bool has_deadline;
+	bool nohelp; /* tp_future_wait_nohelp instead of tp_future_wait_until */
+	int rc;
+	long done; /* atomic */
+	pthread_t thread;
+};
+
+static inline void *test_wait_call_main(void *arg)
+{
+	struct test_wait_call *c = arg;
+	const struct timespec *d = c->has_deadline ? &c->deadline : NULL;
+
+	c->rc = c->nohelp ? tp_future_wait_nohelp(c->f, d) : tp_future_wait_until(c->f, d);
+	test_store(&c->done, 1);
+	return NULL;
+}
+
+static inline void test_wait_call_start(struct test_wait_call *c, tp_future *f,
+					const struct timespec *deadline, bool nohelp)
+{
+	c->f = f;
+	c->has_deadline = deadline != NULL;
+	if (deadline != NULL)
+		c->deadline = *deadline;
+	c->nohelp = nohelp;
+	c->rc = -1;
+	c->done = 0;
+	assert_int_equal(pthread_create(&c->thread, NULL, test_wait_call_main, c), 0);
+}
+
+/* True, with the thread joined, if the wait returned within `ms`. */
+static inline bool test_wait_call_done(struct test_wait_call *c, long ms)
+{
+	if (!test_await(&c->done, ms))
+		return false;
+	pthread_join(c->thread, NULL);
+	return true;
+}
+
+/* After a wait that did not return in time: once the caller made the future final. */
+static inline void test_wait_call_join(struct test_wait_call *c)
+{
+	pthread_join(c->thread, NULL);
+}
+
+/* What test_child() reports besides an exit status in [0, 255]. */
+enum {
+	TEST_CHILD_TIMEOUT = -1, /* killed after the timeout (a hang) */
+	TEST_CHILD_FORK = -2	 /* fork() failed */
+};
+
+/*
+ * Waits for child `pid` and returns its exit status (0..255), 256 + the signal number if a signal
+ * killed it, or TEST_CHILD_TIMEOUT after killing a child that ran longer than `ms` (so a hang in
+ * the child fails the test instead of the suite).
+ */
+static inline int test_child_wait(pid_t pid, long ms)
+{
+	double end = test_now_ms() + (double)ms;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return TEST_CHILD_FORK;
+		if (test_now_ms() > end) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			return TEST_CHILD_TIMEOUT;
+		}
+		test_sleep_us(1000);
+	}
+	if (WIFSIGNALED(status))
+		return 256 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+/*
+ * Runs fn(arg) in a forked child and returns as test_child_wait(): fn's return value (0..255),
+ * 256 + a signal, or TEST_CHILD_TIMEOUT. The child runs no cmocka code: fn reports through its
+ * return value, and the child leaves with _exit().
+ */
+static inline int test_child(int (*fn)(void *), void *arg, long ms)
+{
+	pid_t pid;
+
+	fflush(NULL); /* no buffered output is written twice */
+	pid = fork();
+	if (pid < 0)
+		return TEST_CHILD_FORK;
+	if (pid == 0)
+		_exit(fn(arg) & 0xff);
+	return test_child_wait(pid, ms);
 }
 
 /* The stress tests' seed: TP_STRESS_SEED if set, else time and pid; printed as a TAP comment so a

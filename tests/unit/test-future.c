@@ -306,6 +306,344 @@ static void future_release_before_completion_still_runs(void **state)
 	assert_int_equal(ran, 1000);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Deadlines in the past, of any sign
+ * ------------------------------------------------------------------------------------------ */
+
+/*
+ * A future RUNNING (held by a gate), waited for from outside with deadlines in the past: each
+ * wait returns ETIMEDOUT at once, also with tv_sec < 0 (which the futex would refuse: a wait that
+ * retried it would spin until the task ended). tv_nsec out of range stays EINVAL. Each wait runs
+ * on a thread of its own and must return within 2 s; if one does not, the gate is opened so the
+ * thread can end, and the test fails.
+ */
+static void past_deadlines_time_out_at_once(bool nohelp)
+{
+	long gate = 0;
+	tp_pool *pool = test_pool_new(1);
+	tp_future *f = tp_enqueue(pool, wait_gate, &gate);
+	struct timespec now, past[6], bad[3] = { { -1, 1000000000L }, { -1, -1 }, { 5, -1 } };
+	int rc[6];
+	double took[6];
+	int hung = -1;
+
+	assert_non_null(f);
+	while (tp_future_state(f) != TP_FUTURE_RUNNING)
+		test_sleep_us(100);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	past[0] = (struct timespec){ -1, 0 };
+	past[1] = (struct timespec){ -1, 999999999L };
+	past[2] = (struct timespec){ -1000000, 5 };
+	past[3] = (struct timespec){ 0, 0 };
+	past[4] = (struct timespec){ 1, 0 };
+	past[5] = (struct timespec){ now.tv_sec - 1, now.tv_nsec };
+	for (int i = 0; i < 6 && hung < 0; i++) {
+		struct test_wait_call c;
+		double t0 = test_now_ms();
+
+		test_wait_call_start(&c, f, &past[i], nohelp);
+		if (!test_wait_call_done(&c, 2000)) {
+			hung = i;
+			test_store(&gate, 1);
+			test_wait_call_join(&c);
+			break;
+		}
+		rc[i] = c.rc;
+		took[i] = test_now_ms() - t0;
+	}
+	for (int i = 0; i < 3 && hung < 0; i++)
+		assert_int_equal(nohelp ? tp_future_wait_nohelp(f, &bad[i])
+					: tp_future_wait_until(f, &bad[i]),
+				 EINVAL);
+	test_store(&gate, 1);
+	assert_int_equal(tp_future_wait(f), 0);
+	tp_future_release(f);
+	tp_pool_destroy(pool);
+	if (hung >= 0)
+		fail_msg("deadline {%lld, %ld}: the wait did not return within 2 s",
+			 (long long)past[hung].tv_sec, past[hung].tv_nsec);
+	for (int i = 0; i < 6; i++) {
+		if (rc[i] != ETIMEDOUT)
+			fail_msg("deadline {%lld, %ld}: %d, expected ETIMEDOUT",
+				 (long long)past[i].tv_sec, past[i].tv_nsec, rc[i]);
+		if (took[i] > 1000)
+			fail_msg("deadline {%lld, %ld}: ETIMEDOUT after %.0f ms, not at once",
+				 (long long)past[i].tv_sec, past[i].tv_nsec, took[i]);
+	}
+}
+
+static void future_wait_until_past_deadline_any_sign_etimedout(void **state)
+{
+	(void)state;
+	past_deadlines_time_out_at_once(false);
+}
+
+static void future_wait_nohelp_past_deadline_any_sign_etimedout(void **state)
+{
+	(void)state;
+	past_deadlines_time_out_at_once(true);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Waiting for an ancestor: a task running lower on the waiter's own stack can never finish
+ * while the waiter waits, so the wait is EDEADLK instead of a hang.
+ *
+ * On a pool of one worker, root task T forks g and h and waits for g (helping): the worker pops
+ * h, the newest fork, and runs it on top of T's stack. h waits for T's own future (handed over
+ * through shared memory): EDEADLK. Then h waits for a future that finished (its code) and for
+ * its sibling g, still pending (run by h's helping wait: its code). T gets g's and h's codes.
+ * ------------------------------------------------------------------------------------------ */
+
+enum wait_kind {
+	WAIT_PLAIN,  /* tp_future_wait */
+	WAIT_UNTIL,  /* tp_future_wait_until, 2 s */
+	WAIT_NOHELP, /* tp_future_wait_nohelp, 2 s */
+};
+
+static int wait_as(tp_future *f, enum wait_kind kind)
+{
+	struct timespec d = test_deadline_ms(2000);
+
+	switch (kind) {
+	case WAIT_UNTIL:
+		return tp_future_wait_until(f, &d);
+	case WAIT_NOHELP:
+		return tp_future_wait_nohelp(f, &d);
+	default:
+		return tp_future_wait(f);
+	}
+}
+
+struct ancestry {
+	tp_pool *pool;
+	enum wait_kind kind;
+	tp_future *root;     /* T's future: stored by the test thread (atomic) */
+	tp_future *finished; /* a future of T's that finished before g and h were forked */
+	tp_future *g;
+	int on_root;	 /* h's wait for T */
+	int on_finished; /* h's wait for the finished future */
+	int on_g;	 /* h's wait for g */
+	int t_on_g, t_on_h;
+	int self_wait; /* T's wait for itself (the "self" case) */
+};
+
+static tp_future *root_of(struct ancestry *a)
+{
+	double end = test_now_ms() + 10000;
+	tp_future *r;
+
+	while ((r = __atomic_load_n(&a->root, __ATOMIC_ACQUIRE)) == NULL && test_now_ms() < end)
+		test_sleep_us(100);
+	return r;
+}
+
+static int h_task(void *arg)
+{
+	struct ancestry *a = arg;
+
+	a->on_root = wait_as(a->root, a->kind);
+	a->on_finished = tp_future_wait(a->finished);
+	a->on_g = tp_future_wait(a->g);
+	return 6;
+}
+
+static int ancestor_root_task(void *arg)
+{
+	struct ancestry *a = arg;
+	tp_future *h;
+
+	if (root_of(a) == NULL)
+		return ETIME;
+	a->finished = tp_enqueue(a->pool, return_arg, (void *)4);
+	if (a->finished == NULL || tp_future_wait(a->finished) != 4)
+		return EIO;
+	a->g = tp_enqueue(a->pool, return_arg, (void *)3);
+	h = tp_enqueue(a->pool, h_task, a);
+	if (a->g == NULL || h == NULL)
+		return ENOMEM;
+	a->t_on_g = tp_future_wait(a->g);
+	a->t_on_h = tp_future_wait(h);
+	tp_future_release(h);
+	tp_future_release(a->g);
+	tp_future_release(a->finished);
+	return 0;
+}
+
+static int self_root_task(void *arg)
+{
+	struct ancestry *a = arg;
+
+	if (root_of(a) == NULL)
+		return ETIME;
+	a->self_wait = wait_as(a->root, a->kind);
+	return 0;
+}
+
+/* Runs the case on a fresh pool of one worker; 0 if every wait returned what it should, else a
+ * code saying which did not (a child process reports it as its exit status). */
+static int run_ancestry(enum wait_kind kind, bool self, struct ancestry *a)
+{
+	tp_future *f;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	a->pool = tp_pool_create(1, NULL);
+	a->kind = kind;
+	if (a->pool == NULL)
+		return 10;
+	f = tp_enqueue(a->pool, self ? self_root_task : ancestor_root_task, a);
+	if (f == NULL)
+		return 11;
+	__atomic_store_n(&a->root, f, __ATOMIC_RELEASE);
+	rc = tp_future_wait(f);
+	tp_future_release(f);
+	tp_pool_destroy(a->pool);
+	if (rc != 0)
+		return 12;
+	if (self)
+		return a->self_wait == EDEADLK ? 0 : 13;
+	if (a->on_root != EDEADLK)
+		return 14;
+	if (a->on_finished != 4 || a->on_g != 3)
+		return 15;
+	if (a->t_on_g != 3 || a->t_on_h != 6)
+		return 16;
+	return 0;
+}
+
+static const char *ancestry_text(int code)
+{
+	switch (code) {
+	case 0:
+		return "ok";
+	case 13:
+		return "the task's wait for its own future did not return EDEADLK";
+	case 14:
+		return "the wait for the ancestor did not return EDEADLK";
+	case 15:
+		return "a wait for a finished or a pending sibling future went wrong";
+	case 16:
+		return "the root's waits for its children went wrong";
+	case TEST_CHILD_TIMEOUT:
+		return "hung: the child was killed after 10 s";
+	default:
+		return "setup failed";
+	}
+}
+
+static int ancestry_plain_child(void *arg)
+{
+	struct ancestry a;
+
+	return run_ancestry(WAIT_PLAIN, arg != NULL, &a);
+}
+
+/* tp_future_wait has no deadline: a wait that hangs is caught in a child process, killed after
+ * 10 s. */
+static void future_wait_for_ancestor_edeadlk(void **state)
+{
+	int st;
+
+	(void)state;
+	st = test_child(ancestry_plain_child, NULL, 10000);
+	if (st != 0)
+		fail_msg("child status %d: %s", st, ancestry_text(st));
+}
+
+static void future_wait_for_own_future_edeadlk(void **state)
+{
+	int st;
+
+	(void)state;
+	st = test_child(ancestry_plain_child, (void *)1, 10000);
+	if (st != 0)
+		fail_msg("child status %d: %s", st, ancestry_text(st));
+}
+
+static void ancestry_timed(enum wait_kind kind)
+{
+	struct ancestry a;
+	double t0 = test_now_ms();
+	int code;
+
+	code = run_ancestry(kind, false, &a);
+	if (code != 0)
+		fail_msg("ancestor: %s (h's wait for T returned %d)", ancestry_text(code),
+			 a.on_root);
+	assert_true(test_now_ms() - t0 < 1500); /* EDEADLK at once, not at the deadline */
+	t0 = test_now_ms();
+	code = run_ancestry(kind, true, &a);
+	if (code != 0)
+		fail_msg("self: %s (returned %d)", ancestry_text(code), a.self_wait);
+	assert_true(test_now_ms() - t0 < 1500);
+}
+
+static void future_wait_until_for_ancestor_edeadlk(void **state)
+{
+	(void)state;
+	ancestry_timed(WAIT_UNTIL);
+}
+
+static void future_wait_nohelp_for_ancestor_edeadlk(void **state)
+{
+	(void)state;
+	ancestry_timed(WAIT_NOHELP);
+}
+
+/* No false positive: on a pool of two, a task waits (each way) for a sibling that runs on the
+ * other worker at that moment, and gets its code. */
+struct sibling {
+	tp_pool *pool;
+	long started; /* atomic */
+	int rc[3];
+	int stolen[3];
+};
+
+static int sibling_task(void *arg)
+{
+	struct sibling *s = arg;
+
+	test_store(&s->started, 1);
+	test_sleep_us(20000); /* still running when the waiter waits */
+	return 8;
+}
+
+static int sibling_waiter_task(void *arg)
+{
+	struct sibling *s = arg;
+
+	for (int k = 0; k < 3; k++) {
+		tp_future *f;
+		double end = test_now_ms() + 2000;
+
+		test_store(&s->started, 0);
+		f = tp_enqueue(s->pool, sibling_task, s);
+		if (f == NULL)
+			return ENOMEM;
+		/* Spin (no helping) until the other worker took it. */
+		while (test_load(&s->started) == 0 && test_now_ms() < end)
+			;
+		s->stolen[k] = test_load(&s->started) != 0;
+		s->rc[k] = wait_as(f, (enum wait_kind)k);
+		tp_future_release(f);
+	}
+	return 0;
+}
+
+static void future_wait_for_running_sibling_not_edeadlk(void **state)
+{
+	struct sibling s = { 0 };
+
+	(void)state;
+	s.pool = test_pool_new(2);
+	assert_int_equal(run_in_pool(s.pool, sibling_waiter_task, &s), 0);
+	tp_pool_destroy(s.pool);
+	for (int k = 0; k < 3; k++) {
+		assert_true(s.stolen[k]);
+		assert_int_equal(s.rc[k], 8);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +658,13 @@ int main(void)
 		cmocka_unit_test(future_nested_fork_join_8_threads),
 		cmocka_unit_test(future_task_waits_for_outside_future_on_one_thread),
 		cmocka_unit_test(future_release_before_completion_still_runs),
+		cmocka_unit_test(future_wait_until_past_deadline_any_sign_etimedout),
+		cmocka_unit_test(future_wait_nohelp_past_deadline_any_sign_etimedout),
+		cmocka_unit_test(future_wait_for_ancestor_edeadlk),
+		cmocka_unit_test(future_wait_for_own_future_edeadlk),
+		cmocka_unit_test(future_wait_until_for_ancestor_edeadlk),
+		cmocka_unit_test(future_wait_nohelp_for_ancestor_edeadlk),
+		cmocka_unit_test(future_wait_for_running_sibling_not_edeadlk),
 	};
 
 	test_watchdog(115);
