@@ -75,6 +75,13 @@ static void fault_disarm(void)
 	armed = false;
 }
 
+/* Every thread's calls count until fault_disarm_all(). seq_cst: the plan, written before, is
+ * visible to a thread that sees the flag. */
+static void fault_arm_all(void)
+{
+	test_store(&all_armed, 1);
+}
+
 static void fault_disarm_all(void)
 {
 	test_store(&all_armed, 0);
@@ -409,6 +416,29 @@ static void run_plans(const struct scenario *s, enum fault_mode mode)
 		run_one(s, mode, n, false);
 }
 
+/* The counting run of a scenario whose K differs from run to run (every thread armed): printed,
+ * not required to be positive. Returns K. */
+static long count_run(const struct scenario *s)
+{
+	long k;
+
+	run_one(s, MODE_COUNT, 0, false);
+	k = test_load(&calls[SITE_ALLOC]);
+	printf("# %s: K = %ld allocation call(s) in the counting run (%ld of deque buffers)\n",
+	       s->name, k, test_load(&deque_calls));
+	fflush(stdout);
+	return k;
+}
+
+/* One plan of such a scenario, and what it did. */
+static void run_listed(const struct scenario *s, enum fault_mode mode, long n, bool deque_only)
+{
+	run_one(s, mode, n > 0 ? n : 1, deque_only);
+	printf("#   %s: %ld failure(s) injected, %ld call(s) refused, %ld tasks\n", plan_name,
+	       test_load(&failed[SITE_ALLOC]), test_load(&refused), test_load(&next_id));
+	fflush(stdout);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Scenarios
  * ------------------------------------------------------------------------------------------ */
@@ -485,9 +515,9 @@ static void enqueue_each(tp_pool *pool, tp_future **f, size_t n)
 	}
 }
 
-/* Submits `batches` batches of `n` counting tasks with tp_enqueue_batch; a refused batch leaves
+/* Submits `batches` batches of `n` tasks fn(id) with tp_enqueue_batch; a refused batch leaves
  * its futures NULL (after checking that it did not touch out[]). */
-static void enqueue_batches(tp_pool *pool, tp_future **f, size_t batches, size_t n)
+static void enqueue_batches(tp_pool *pool, tp_task_fn fn, tp_future **f, size_t batches, size_t n)
 {
 	void *args[INSIDE_BATCH > OUTSIDE_BATCH ? INSIDE_BATCH : OUTSIDE_BATCH];
 
@@ -500,7 +530,7 @@ static void enqueue_batches(tp_pool *pool, tp_future **f, size_t batches, size_t
 			args[i] = ID(id0 + (long)i);
 			out[i] = sentinel_future();
 		}
-		err = tp_enqueue_batch(pool, run_id, args, n, out);
+		err = tp_enqueue_batch(pool, fn, args, n, out);
 		if (err != 0) {
 			note_refusal(err);
 			for (size_t i = 0; i < n; i++) {
@@ -556,7 +586,7 @@ static void batch_outside(void)
 	tp_future *f[OUTSIDE_BATCHES * OUTSIDE_BATCH];
 
 	fault_arm();
-	enqueue_batches(pool, f, OUTSIDE_BATCHES, OUTSIDE_BATCH);
+	enqueue_batches(pool, run_id, f, OUTSIDE_BATCHES, OUTSIDE_BATCH);
 	fault_disarm();
 	wait_release(f, OUTSIDE_BATCHES * OUTSIDE_BATCH);
 	follow_up(pool);
@@ -595,7 +625,7 @@ static int batch_forks_task(void *arg)
 	tp_future *f[INSIDE_BATCHES * INSIDE_BATCH];
 
 	fault_arm();
-	enqueue_batches(pool, f, INSIDE_BATCHES, INSIDE_BATCH);
+	enqueue_batches(pool, run_id, f, INSIDE_BATCHES, INSIDE_BATCH);
 	fault_disarm();
 	wait_release(f, INSIDE_BATCHES * INSIDE_BATCH);
 	return 0;
@@ -747,6 +777,152 @@ static void parallel_reduce_outside(void)
 	tp_pool_destroy(pool);
 }
 
+/*
+ * A pool under load with every thread armed: outer tasks submitted in batches from outside, each
+ * forking more tasks than its worker's deque holds and spawning as many frames, while workers
+ * move injected batches into their deques and steal. Under "from 1" nothing can be allocated at
+ * all (only records already in the caches are used); under "deque buffers only" no deque can grow.
+ */
+enum {
+	LOAD_THREADS = 4,
+	LOAD_BATCH = 16,
+	LOAD_BATCHES = 4, /* scaled down by TP_STRESS_SCALE */
+	LOAD_KIDS = TP__DEQUE_INITIAL + 44,
+	LOAD_FRAMES = TP__DEQUE_INITIAL + 44,
+	WARM_TASKS = 64,
+};
+
+static tp_pool *load_pool;
+
+static int load_outer(void *arg)
+{
+	tp_future *kids[LOAD_KIDS];
+	tp_task t[LOAD_FRAMES];
+	long f0;
+
+	test_inc(&runs[ID_OF(arg)]);
+	enqueue_each(load_pool, kids, LOAD_KIDS);
+	f0 = id_block(LOAD_FRAMES);
+	for (long i = 0; i < LOAD_FRAMES; i++) {
+		accept_id(f0 + i);
+		tp_spawn(&t[i], run_frame, ID(f0 + i));
+	}
+	for (long i = LOAD_FRAMES - 1; i >= 0; i--)
+		if (tp_join(&t[i]) != frame_code(f0 + i))
+			test_inc(&wrong_results);
+	wait_release(kids, LOAD_KIDS);
+	return 0;
+}
+
+static int warm_task(void *arg)
+{
+	tp_future *f[LOAD_KIDS];
+
+	enqueue_each(arg, f, LOAD_KIDS);
+	wait_release(f, LOAD_KIDS);
+	return 0;
+}
+
+/* Records in the caches first (the test thread's, a worker's, the shared stack), so that some
+ * submissions succeed with no memory at all. */
+static void warm_caches(tp_pool *pool)
+{
+	tp_future *f[WARM_TASKS];
+	long id = id_block(1);
+
+	enqueue_each(pool, f, WARM_TASKS);
+	wait_release(f, WARM_TASKS);
+	accept_id(id);
+	check_eq(run_in_pool(pool, warm_task, pool), 0);
+	test_inc(&runs[id]);
+}
+
+static void pool_under_load(void)
+{
+	tp_pool *pool = test_pool_new(LOAD_THREADS);
+	size_t batches = (size_t)test_scaled(LOAD_BATCHES);
+	tp_future *f[LOAD_BATCHES * LOAD_BATCH];
+
+	warm_caches(pool);
+	load_pool = pool;
+	fault_arm_all();
+	enqueue_batches(pool, load_outer, f, batches, LOAD_BATCH);
+	wait_release(f, batches * LOAD_BATCH);
+	fault_disarm_all();
+	follow_up(pool);
+	tp_pool_destroy(pool);
+}
+
+/* Loops inside a task, grain 1 (a split whenever a worker asks), with every thread armed. */
+static int loops_task(void *arg)
+{
+	tp_pool *pool = arg;
+	long zero = 0, sum = -1;
+
+	if (tp_parallel_for(pool, 0, LOOP_N, 1, loop_body, NULL) != 0)
+		test_inc(&wrong_results);
+	if (tp_parallel_reduce(pool, 0, LOOP_N, 1, &sum, &zero, sizeof(sum), sum_body, sum_combine,
+			       NULL) != 0 ||
+	    sum != (long)LOOP_N * (LOOP_N - 1) / 2)
+		test_inc(&wrong_results);
+	return 0;
+}
+
+static void loops_inside(void)
+{
+	tp_pool *pool = test_pool_new(LOAD_THREADS);
+	long id = id_block(1);
+	tp_future *f;
+
+	memset(loop_hits, 0, sizeof(loop_hits));
+	warm_caches(pool);
+	fault_arm_all();
+	f = tp_enqueue(pool, loops_task, pool);
+	if (f == NULL) {
+		note_refusal(errno);
+	} else {
+		wait_release(&f, 1);
+		accept_id(id);
+		test_inc(&runs[id]); /* the loops ran (or the checks below fail) */
+	}
+	fault_disarm_all();
+	check_loop_hits(f != NULL ? 1 : 0);
+	follow_up(pool);
+	tp_pool_destroy(pool);
+}
+
+static const struct scenario scen_load = { "pool under load", pool_under_load, SITE_ALLOC, false,
+					   false };
+static const struct scenario scen_loops_in = { "loops inside a task", loops_inside, SITE_ALLOC,
+					       false, false };
+
+/* Every plan in both modes: nothing at all from the first call on, one failure early, in the
+ * middle and at the end of the counting run; and the deques' growth alone. */
+static void fault_pool_under_load(void **state)
+{
+	long k;
+
+	(void)state;
+	k = count_run(&scen_load);
+	run_listed(&scen_load, MODE_FROM, 1, true);
+	run_listed(&scen_load, MODE_NTH, 1, true);
+	run_listed(&scen_load, MODE_NTH, 2, true);
+	for (enum fault_mode mode = MODE_NTH; mode <= MODE_FROM; mode++) {
+		run_listed(&scen_load, mode, 1, false);
+		run_listed(&scen_load, mode, k / 2, false);
+		run_listed(&scen_load, mode, k, false);
+	}
+}
+
+/* The loops allocate nothing inside a task: they still run every iteration once with no memory
+ * at all. */
+static void fault_loops_inside_no_memory(void **state)
+{
+	(void)state;
+	(void)count_run(&scen_loops_in);
+	run_listed(&scen_loops_in, MODE_FROM, 1, false);
+}
+
 static const struct scenario scen_create_alloc = { "tp_pool_create", create_pool, SITE_ALLOC,
 						   true, false };
 static const struct scenario scen_create_thread = { "tp_pool_create", create_pool, SITE_THREAD,
@@ -837,6 +1013,8 @@ int main(void)
 		cmocka_unit_test(fault_parallel_for_outside_from_alloc),
 		cmocka_unit_test(fault_parallel_reduce_outside_nth_alloc),
 		cmocka_unit_test(fault_parallel_reduce_outside_from_alloc),
+		cmocka_unit_test(fault_loops_inside_no_memory),
+		cmocka_unit_test(fault_pool_under_load),
 	};
 	int rc;
 
