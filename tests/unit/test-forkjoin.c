@@ -695,6 +695,96 @@ static void forkjoin_bad_input_is_einval(void **state)
 	tp_pool_destroy(pool);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * A frame spawned on a worker, stolen and finished, joined from a thread outside every pool:
+ * EINVAL (that thread is not its spawner), whatever state the frame is in; the spawner's own join
+ * still returns the task's code.
+ * ------------------------------------------------------------------------------------------ */
+
+struct stolen {
+	tp_pool *pool;
+	tp_task *frame;	   /* handed to the test thread (atomic) */
+	long runs;	   /* atomic */
+	pthread_t spawner; /* the worker that spawned the frame */
+	pthread_t ran_on;  /* where the frame ran */
+	long outside_done; /* atomic: the test thread's join returned */
+	int outside_rc;
+	int stolen; /* the frame ran elsewhere before its spawner joined it */
+	int waited; /* the test thread answered in time */
+	int spawner_rc;
+};
+
+static int stolen_frame_fn(void *arg)
+{
+	struct stolen *s = arg;
+
+	s->ran_on = pthread_self();
+	test_inc(&s->runs);
+	return 42;
+}
+
+static int stolen_spawner_task(void *arg)
+{
+	struct stolen *s = arg;
+	double end = test_now_ms() + 5000;
+	tp_future *nudge;
+	tp_task t;
+
+	s->spawner = pthread_self();
+	tp_spawn(&t, stolen_frame_fn, s);
+	/* A fork publishes the private part: the frame, the oldest item, becomes stealable, and the
+	 * idle worker is woken to take it. */
+	nudge = tp_enqueue(s->pool, return_arg, (void *)0);
+	if (nudge == NULL)
+		return ENOMEM;
+	/* Spin, without helping, until the other worker has run the frame. */
+	while (test_load(&s->runs) == 0 && test_now_ms() < end)
+		;
+	s->stolen = test_load(&s->runs) == 1;
+	/* The thief marks the frame done right after its function returned. */
+	test_sleep_us(20000);
+	__atomic_store_n(&s->frame, &t, __ATOMIC_RELEASE);
+	s->waited = test_await(&s->outside_done, 10000);
+	s->spawner_rc = tp_join(&t);
+	if (tp_future_wait(nudge) != 0)
+		s->spawner_rc = EIO;
+	tp_future_release(nudge);
+	return 0;
+}
+
+static void forkjoin_join_outside_pool_of_stolen_frame_einval(void **state)
+{
+	struct stolen s = { 0 };
+	double end = test_now_ms() + 10000;
+	tp_future *f;
+	tp_task *frame;
+
+	(void)state;
+	s.pool = test_pool_new(2);
+	s.outside_rc = -1;
+	f = tp_enqueue(s.pool, stolen_spawner_task, &s);
+	assert_non_null(f);
+	while ((frame = __atomic_load_n(&s.frame, __ATOMIC_ACQUIRE)) == NULL && test_now_ms() < end)
+		test_sleep_us(100);
+	if (frame != NULL)
+		s.outside_rc = tp_join(frame);
+	test_store(&s.outside_done, 1);
+	{
+		struct timespec d = test_deadline_ms(20000);
+
+		assert_int_equal(tp_future_wait_until(f, &d), 0);
+	}
+	tp_future_release(f);
+	tp_pool_destroy(s.pool);
+	assert_non_null(frame);
+	assert_true(s.waited);
+	assert_true(s.stolen);
+	assert_false(pthread_equal(s.ran_on, s.spawner));
+	assert_int_equal(s.outside_rc, EINVAL);
+	assert_int_equal(s.spawner_rc, 42);
+	assert_int_equal(test_load(&s.runs), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -714,6 +804,7 @@ int main(void)
 		cmocka_unit_test(forkjoin_outside_pool_runs_in_join),
 		cmocka_unit_test(forkjoin_frames_and_futures_mix),
 		cmocka_unit_test(forkjoin_every_frame_runs_once_under_jitter),
+		cmocka_unit_test(forkjoin_join_outside_pool_of_stolen_frame_einval),
 	};
 
 	test_watchdog(170);

@@ -701,6 +701,100 @@ static void loops_after_shutdown_eshutdown(void **state)
 	tp_pool_destroy(pool);
 }
 
+/*
+ * A loop called from outside the pool, still queued behind a gated task when a CANCEL shutdown
+ * begins: the shutdown cancels it before it starts, and the caller gets ESHUTDOWN (the pool is
+ * shutting down), not the ECANCELED of the internal task, with no iteration run.
+ */
+struct queued_loop {
+	tp_pool *pool;
+	bool reduce;
+	struct visit v;
+	struct sum_ctx ctx;
+	struct sum got;
+	int rc;
+	long done; /* atomic */
+};
+
+static void *queued_loop_main(void *arg)
+{
+	struct queued_loop *q = arg;
+	const struct sum ident = { 0, SUM_MAGIC };
+
+	if (q->reduce)
+		q->rc = tp_parallel_reduce(q->pool, 0, 100, 0, &q->got, &ident, sizeof(q->got),
+					   sum_body, sum_combine, &q->ctx);
+	else
+		q->rc = tp_parallel_for(q->pool, 0, 100, 0, visit_body, &q->v);
+	test_store(&q->done, 1);
+	return NULL;
+}
+
+struct gate_open_later {
+	long *gate;
+	long ms;
+};
+
+static void *open_gate_later(void *arg)
+{
+	struct gate_open_later *g = arg;
+
+	test_sleep_us(g->ms * 1000);
+	test_store(g->gate, 1);
+	return NULL;
+}
+
+static int wait_gate(void *arg)
+{
+	long *gate = arg;
+
+	while (test_load(gate) == 0)
+		test_sleep_us(100);
+	return 0;
+}
+
+static void loops_outside_cancelled_by_shutdown_eshutdown(void **state)
+{
+	(void)state;
+	for (int reduce = 0; reduce < 2; reduce++) {
+		struct queued_loop q = { 0 };
+		long gate = 0;
+		struct gate_open_later opener = { &gate, 50 };
+		tp_future *held;
+		pthread_t caller, gate_thread;
+
+		q.pool = test_pool_new(1);
+		q.reduce = reduce;
+		q.got = (struct sum){ 4242, 4242 };
+		visit_init(&q.v, 0, 100);
+		held = tp_enqueue(q.pool, wait_gate, &gate);
+		assert_non_null(held);
+		while (tp_future_state(held) != TP_FUTURE_RUNNING)
+			test_sleep_us(100);
+		assert_int_equal(pthread_create(&caller, NULL, queued_loop_main, &q), 0);
+		/* Let the caller queue its loop behind the gated task and wait for it. (Were the
+		 * shutdown to begin first, the loop would be refused with ESHUTDOWN too.) */
+		test_sleep_us(50000);
+		/* The gate opens while the shutdown waits for the running task. */
+		assert_int_equal(pthread_create(&gate_thread, NULL, open_gate_later, &opener), 0);
+		assert_int_equal(tp_pool_shutdown(q.pool, TP_SHUTDOWN_CANCEL), 0);
+		pthread_join(gate_thread, NULL);
+		if (!test_await(&q.done, 10000))
+			fail_msg("the loop's caller did not return after the shutdown");
+		pthread_join(caller, NULL);
+		assert_int_equal(tp_future_wait(held), 0);
+		tp_future_release(held);
+		tp_pool_destroy(q.pool);
+		if (q.rc != ESHUTDOWN)
+			fail_msg("%s: %d, expected ESHUTDOWN (%d)",
+				 reduce ? "tp_parallel_reduce" : "tp_parallel_for", q.rc, ESHUTDOWN);
+		assert_int_equal(test_load(&q.v.calls), 0);
+		assert_int_equal(test_load(&q.ctx.calls), 0);
+		assert_int_equal(q.got.sum, 4242); /* written only on success */
+		free(q.v.count);
+	}
+}
+
 /* Nested reduce: an outer reduce whose body runs an inner reduce per index (on 1 thread too). */
 struct nest_red {
 	tp_pool *pool;
@@ -792,6 +886,7 @@ int main(void)
 		cmocka_unit_test(loops_reduce_empty_range_gives_identity),
 		cmocka_unit_test(loops_reduce_bad_arguments_einval),
 		cmocka_unit_test(loops_after_shutdown_eshutdown),
+		cmocka_unit_test(loops_outside_cancelled_by_shutdown_eshutdown),
 		cmocka_unit_test(loops_reduce_nested),
 	};
 
