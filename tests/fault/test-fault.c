@@ -837,7 +837,9 @@ static void warm_caches(tp_pool *pool)
 	test_inc(&runs[id]);
 }
 
-static void pool_under_load(void)
+/* The load; with `drain`, a DRAIN shutdown begins as soon as the outer tasks are submitted
+ * (forks made during it are accepted, or refused for lack of memory). */
+static void load(bool drain)
 {
 	tp_pool *pool = test_pool_new(LOAD_THREADS);
 	size_t batches = (size_t)test_scaled(LOAD_BATCHES);
@@ -847,10 +849,27 @@ static void pool_under_load(void)
 	load_pool = pool;
 	fault_arm_all();
 	enqueue_batches(pool, load_outer, f, batches, LOAD_BATCH);
+	if (drain)
+		check_eq(tp_pool_shutdown(pool, TP_SHUTDOWN_DRAIN), 0);
 	wait_release(f, batches * LOAD_BATCH);
 	fault_disarm_all();
-	follow_up(pool);
+	if (drain) {
+		errno = 0;
+		check(tp_enqueue(pool, run_id, ID(0)) == NULL && errno == ESHUTDOWN);
+	} else {
+		follow_up(pool);
+	}
 	tp_pool_destroy(pool);
+}
+
+static void pool_under_load(void)
+{
+	load(false);
+}
+
+static void pool_drained_under_load(void)
+{
+	load(true);
 }
 
 /* Loops inside a task, grain 1 (a split whenever a worker asks), with every thread armed. */
@@ -893,25 +912,37 @@ static void loops_inside(void)
 
 static const struct scenario scen_load = { "pool under load", pool_under_load, SITE_ALLOC, false,
 					   false };
+static const struct scenario scen_drain = { "pool drained under load", pool_drained_under_load,
+					    SITE_ALLOC, false, false };
 static const struct scenario scen_loops_in = { "loops inside a task", loops_inside, SITE_ALLOC,
 					       false, false };
 
 /* Every plan in both modes: nothing at all from the first call on, one failure early, in the
  * middle and at the end of the counting run; and the deques' growth alone. */
+static void load_plans(const struct scenario *s)
+{
+	long k = count_run(s);
+
+	run_listed(s, MODE_FROM, 1, true);
+	run_listed(s, MODE_NTH, 1, true);
+	run_listed(s, MODE_NTH, 2, true);
+	for (enum fault_mode mode = MODE_NTH; mode <= MODE_FROM; mode++) {
+		run_listed(s, mode, 1, false);
+		run_listed(s, mode, k / 2, false);
+		run_listed(s, mode, k, false);
+	}
+}
+
 static void fault_pool_under_load(void **state)
 {
-	long k;
-
 	(void)state;
-	k = count_run(&scen_load);
-	run_listed(&scen_load, MODE_FROM, 1, true);
-	run_listed(&scen_load, MODE_NTH, 1, true);
-	run_listed(&scen_load, MODE_NTH, 2, true);
-	for (enum fault_mode mode = MODE_NTH; mode <= MODE_FROM; mode++) {
-		run_listed(&scen_load, mode, 1, false);
-		run_listed(&scen_load, mode, k / 2, false);
-		run_listed(&scen_load, mode, k, false);
-	}
+	load_plans(&scen_load);
+}
+
+static void fault_pool_drained_under_load(void **state)
+{
+	(void)state;
+	load_plans(&scen_drain);
 }
 
 /* The loops allocate nothing inside a task: they still run every iteration once with no memory
@@ -1015,6 +1046,7 @@ int main(void)
 		cmocka_unit_test(fault_parallel_reduce_outside_from_alloc),
 		cmocka_unit_test(fault_loops_inside_no_memory),
 		cmocka_unit_test(fault_pool_under_load),
+		cmocka_unit_test(fault_pool_drained_under_load),
 	};
 	int rc;
 
