@@ -143,25 +143,6 @@ static void api_pool_create_env_threads_read_at_each_call(void **state)
 	restore_num_threads();
 }
 
-static void api_pool_create_env_threads_malformed_einval(void **state)
-{
-	static const char *const bad[] = { "abc", "0", "-1", "3abc", "1025" };
-	tp_logger *quiet = tp_logger_create(TP_LOG_OFF); /* the pool may log the bad value */
-
-	(void)state;
-	assert_non_null(quiet);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(setenv("TP_NUM_THREADS", bad[i], 1), 0);
-		errno = 0;
-		if (tp_pool_create(0, quiet) != NULL)
-			fail_msg("TP_NUM_THREADS=\"%s\" accepted", bad[i]);
-		if (errno != EINVAL)
-			fail_msg("TP_NUM_THREADS=\"%s\": errno %d, expected EINVAL", bad[i], errno);
-	}
-	restore_num_threads();
-	tp_logger_destroy(quiet);
-}
-
 static void api_pool_create_default_is_affinity_cpus(void **state)
 {
 	cpu_set_t all, one;
@@ -802,6 +783,45 @@ static void capture_sink(void *user, tp_log_level level, const char *line, size_
 	snprintf(c->last, sizeof(c->last), "%.*s", (int)len, line);
 }
 
+/* A malformed TP_NUM_THREADS is ignored (one warning on the pool's logger): one worker per CPU,
+ * never EINVAL. "0" means one per CPU as well, silently. */
+static void api_pool_create_env_threads_malformed_ignored(void **state)
+{
+	static const char *const bad[] = { "abc", "-1", "3abc", "1025", "+2" };
+	struct capture c = { 0 };
+	tp_logger *lg = tp_logger_create(TP_LOG_WARNING);
+	cpu_set_t all;
+	tp_pool *pool;
+
+	(void)state;
+	assert_non_null(lg);
+	assert_int_equal(tp_logger_set_sink(lg, capture_sink, &c), 0);
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int before = c.lines;
+
+		assert_int_equal(setenv("TP_NUM_THREADS", bad[i], 1), 0);
+		errno = 0;
+		pool = tp_pool_create(0, lg);
+		if (pool == NULL)
+			fail_msg("TP_NUM_THREADS=\"%s\": refused, errno %d", bad[i], errno);
+		assert_int_equal(tp_pool_size(pool), (size_t)CPU_COUNT(&all));
+		tp_pool_destroy(pool);
+		if (c.lines != before + 1 || strstr(c.last, "TP_NUM_THREADS") == NULL ||
+		    strstr(c.last, bad[i]) == NULL)
+			fail_msg("TP_NUM_THREADS=\"%s\": expected one warning naming it", bad[i]);
+	}
+	assert_int_equal(setenv("TP_NUM_THREADS", "0", 1), 0);
+	pool = tp_pool_create(0, lg);
+	assert_non_null(pool);
+	assert_int_equal(tp_pool_size(pool), (size_t)CPU_COUNT(&all));
+	tp_pool_destroy(pool);
+	assert_int_equal(c.lines, (int)(sizeof(bad) / sizeof(bad[0])));
+	assert_int_equal(c.bad, 0);
+	restore_num_threads();
+	tp_logger_destroy(lg);
+}
+
 static void api_log_level_parse(void **state)
 {
 	static const struct {
@@ -1078,7 +1098,7 @@ int main(void)
 		cmocka_unit_test(api_pool_size_null_is_zero),
 		cmocka_unit_test(api_pool_create_above_max_einval),
 		cmocka_unit_test(api_pool_create_env_threads_read_at_each_call),
-		cmocka_unit_test(api_pool_create_env_threads_malformed_einval),
+		cmocka_unit_test(api_pool_create_env_threads_malformed_ignored),
 		cmocka_unit_test(api_pool_create_default_is_affinity_cpus),
 		cmocka_unit_test(api_enqueue_null_einval),
 		cmocka_unit_test(api_task_code_propagates),

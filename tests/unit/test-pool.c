@@ -68,11 +68,131 @@ static void pool_env_overrides_default_at_each_call(void **state)
 	pool = tp_pool_create(2, NULL);
 	assert_int_equal(tp_pool_size(pool), 2);
 	tp_pool_destroy(pool);
+	/* A malformed value is ignored (with a warning, on a quiet logger here): one per CPU. */
 	setenv("TP_NUM_THREADS", "lots", 1);
-	errno = 0;
-	assert_null(tp_pool_create(0, NULL));
-	assert_int_equal(errno, EINVAL);
+	{
+		tp_logger *quiet = tp_logger_create(TP_LOG_OFF);
+		cpu_set_t cpus;
+
+		assert_non_null(quiet);
+		assert_int_equal(sched_getaffinity(0, sizeof(cpus), &cpus), 0);
+		pool = tp_pool_create(0, quiet);
+		assert_non_null(pool);
+		assert_int_equal(tp_pool_size(pool), (size_t)CPU_COUNT(&cpus));
+		tp_pool_destroy(pool);
+		tp_logger_destroy(quiet);
+	}
 	unsetenv("TP_NUM_THREADS");
+}
+
+/*
+ * TP_NUM_THREADS: decimal digits with optional white space around them, in [0, 1024]; 0, empty
+ * or unset means one worker per CPU the process may use. Anything else is ignored: one WARNING
+ * line on the pool's logger naming the variable and the value, and one worker per CPU (never
+ * EINVAL). Accepted values log no warning.
+ */
+struct warnings {
+	pthread_mutex_t lock;
+	int lines;    /* WARNING lines */
+	int naming;   /* of which: name TP_NUM_THREADS and the value */
+	int others;   /* lines at other levels */
+	const char *value;
+};
+
+static void warning_sink(void *user, tp_log_level level, const char *line, size_t len)
+{
+	struct warnings *w = user;
+
+	(void)len;
+	pthread_mutex_lock(&w->lock);
+	if (level == TP_LOG_WARNING) {
+		w->lines++;
+		if (strstr(line, "TP_NUM_THREADS") != NULL && strstr(line, w->value) != NULL)
+			w->naming++;
+	} else {
+		w->others++;
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Creates a pool of 0 threads with TP_NUM_THREADS=value; returns its size, and the warnings. */
+static size_t size_with_env(const char *value, struct warnings *w)
+{
+	tp_logger *log = tp_logger_create(TP_LOG_WARNING);
+	tp_pool *pool;
+	size_t n;
+
+	assert_non_null(log);
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->lock, NULL);
+	w->value = value;
+	assert_int_equal(tp_logger_set_sink(log, warning_sink, w), 0);
+	assert_int_equal(setenv("TP_NUM_THREADS", value, 1), 0);
+	errno = 0;
+	pool = tp_pool_create(0, log);
+	if (pool == NULL)
+		fail_msg("TP_NUM_THREADS=\"%s\": tp_pool_create failed, errno %d", value, errno);
+	n = tp_pool_size(pool);
+	tp_pool_destroy(pool);
+	tp_logger_destroy(log);
+	pthread_mutex_destroy(&w->lock);
+	return n;
+}
+
+static void pool_env_threads_whitespace_and_malformed_values(void **state)
+{
+	static const struct {
+		const char *value;
+		size_t threads; /* 0: one per CPU */
+	} good[] = {
+		{ "4", 4 },	 { " 4", 4 },	 { "4 ", 4 },	  { "\t3\n", 3 }, { "  2  ", 2 },
+		{ "010", 10 },	 { "0", 0 },	 { " 0 ", 0 },	  { "", 0 },	   { "00", 0 },
+	};
+	static const char *const bad[] = {
+		"+4", "-1", "-0", "4x", "x4", "2000", "1025", "lots", "4 4", "0x4", "4.0", "1e2",
+	};
+	cpu_set_t set;
+	size_t cpus;
+	struct warnings w;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	cpus = (size_t)CPU_COUNT(&set);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		size_t want = good[i].threads ? good[i].threads : cpus;
+		size_t n = size_with_env(good[i].value, &w);
+
+		if (n != want || w.lines != 0)
+			fail_msg("TP_NUM_THREADS=\"%s\": %zu threads and %d warnings, expected %zu "
+				 "and none",
+				 good[i].value, n, w.lines, want);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n = size_with_env(bad[i], &w);
+
+		if (n != cpus || w.lines != 1 || w.naming != 1)
+			fail_msg("TP_NUM_THREADS=\"%s\": %zu threads, %d warnings (%d naming it), "
+				 "expected %zu and one",
+				 bad[i], n, w.lines, w.naming, cpus);
+	}
+	/* Unset: one per CPU, silently. */
+	assert_int_equal(unsetenv("TP_NUM_THREADS"), 0);
+	{
+		tp_logger *log = tp_logger_create(TP_LOG_WARNING);
+		tp_pool *pool;
+
+		memset(&w, 0, sizeof(w));
+		pthread_mutex_init(&w.lock, NULL);
+		w.value = "";
+		assert_int_equal(tp_logger_set_sink(log, warning_sink, &w), 0);
+		pool = tp_pool_create(0, log);
+		assert_non_null(pool);
+		assert_int_equal(tp_pool_size(pool), cpus);
+		tp_pool_destroy(pool);
+		tp_logger_destroy(log);
+		pthread_mutex_destroy(&w.lock);
+		assert_int_equal(w.lines, 0);
+	}
 }
 
 static void pool_runs_every_outside_task_once(void **state)
@@ -219,6 +339,7 @@ int main(void)
 		cmocka_unit_test(pool_create_has_requested_size),
 		cmocka_unit_test(pool_default_size_follows_affinity),
 		cmocka_unit_test(pool_env_overrides_default_at_each_call),
+		cmocka_unit_test(pool_env_threads_whitespace_and_malformed_values),
 		cmocka_unit_test(pool_runs_every_outside_task_once),
 		cmocka_unit_test(pool_failing_tasks_do_not_harm_workers),
 		cmocka_unit_test(pool_tasks_can_use_another_pool),
