@@ -5,7 +5,8 @@
  * Overview
  *   A logger is a threshold, a destination (stderr, a FILE * or a sink callback) and a mutex.
  *   tp_logger_get_instance() returns a logger in static storage, set up once (pthread_once) with
- *   the threshold named by TP_LOG_LEVEL; tp_logger_create() makes private ones.
+ *   the threshold named by TP_LOG_LEVEL; tp_logger_create() makes private ones. A registry lists
+ *   every live logger, for the fork() handlers.
  *
  * Guarantees
  *   - A filtered line costs one relaxed load of the threshold: no lock, no clock, no formatting.
@@ -19,11 +20,28 @@
  *     (they take the same mutex), no line is being handed to the old destination and none will be,
  *     so the caller may close the old file or free the old sink's state.
  *   - Logging never fails its caller and leaves errno as it was.
+ *   - Every logger is usable in the child of a fork(): the library's pthread_atfork handlers
+ *     (fork.c), registered before the first logger or pool exists, call the tp__logger_atfork_*
+ *     functions at the end of this file, so the fork waits until no other thread holds a
+ *     logger's mutex or the registry's, and the child inherits none locked. Only the loggers the
+ *     forking thread itself is emitting through (a sink that forks) stay held, in both
+ *     processes, until that sink returns; lines logged through them meanwhile are dropped, as
+ *     they always are.
+ *   - TP_LOG_LEVEL: a level name (any case) or number, between optional whitespace (that of C's
+ *     isspace() in the C locale). Unset or empty: WARNING, silently. Anything else: WARNING, and
+ *     one WARNING line through the singleton naming the variable and the value (quoted: '"' and
+ *     '\\' escaped, control bytes as \xNN, cut at 92 bytes). tp_log_level_parse() itself stays
+ *     exact; the trimming is the variable's rule only.
  *
  * Invariants
  *   - `threshold` is one of the five tp_log_level values, except in the singleton before
  *     its set-up, where it is TP__LOG_UNSET.
  *   - `dest`, `file`, `sink` and `user` are read and written only with `lock` held.
+ *   - The registry ring (`reg_prev`, `reg_next`, from the singleton) holds the singleton and every
+ *     logger of tp_logger_create() not yet destroyed; it changes only with the registry lock held.
+ *   - A thread that holds a logger's `lock` for a line has that logger in its emitting chain.
+ *   - Between prepare and parent (or child), the forking thread holds the registry lock and every
+ *     logger's `lock`.
  *
  * Which operations may run at the same time, on one logger:
  *
@@ -34,6 +52,10 @@
  *   emitting a line, set_sink,      | each other, one at a time  | `lock`
  *   set_file                        |                            |
  *   destroy                         | nothing                    | the caller
+ *
+ * and across loggers: create and destroy (of different loggers) run alongside everything, one at
+ * a time through the registry lock; the fork handlers exclude create, destroy, emitting a line,
+ * set_sink and set_file on every logger, from prepare to parent (or child).
  *
  * Implementation notes
  *   - The threshold is relaxed: it guards no other data, so it needs no ordering, only
@@ -49,9 +71,28 @@
  *     cancellation points), so a cancelled thread cannot leave the logger locked.
  *   - The threshold, the one shared word here, goes through atomics.h like every shared word
  *     of the library (relaxed loads and stores: ck_pr, or __atomic builtins under TSan).
+ *   - fork(): prepare takes the registry lock, then try-locks every logger in registry order.
+ *     Blocking instead could deadlock: loggers nest (a sink of A logs through B, or creates a
+ *     logger), so no fixed order of their locks is one every thread keeps, and a prepare that
+ *     held B (or the registry) while waiting for A would wait forever on A's holder, which
+ *     waits for B. So when a logger is busy, prepare lets go of everything and starts again
+ *     after a pause (yields, then sleeps growing to 1 ms); the busy holder is handing over one
+ *     line and needs nothing prepare keeps. Waiting for that logger with nothing held would be
+ *     no better: once the line is done it may be destroyed under the waiter.
+ *   - prepare skips the loggers the forking thread is emitting through: it holds them, and its
+ *     tp__log_emit() will unlock them. Its chain is left as it is in the child too: the child's
+ *     only thread is that same thread inside the same sinks, and returns through them.
+ *   - The child unlocks what prepare took rather than re-initialising it: the forking thread
+ *     owns those locks in the child, and unlocking them is POSIX's pthread_atfork recipe.
+ *   - pthread_once is fork-safe in glibc: a fork during the singleton's set-up lets the child
+ *     run the set-up again.
+ *   - The malformed-TP_LOG_LEVEL warning is emitted inside pthread_once, through the normal path
+ *     (the threshold is stored first). A sink that asked for the singleton there would deadlock,
+ *     but no sink can be set yet: setting one needs the pointer the set-up returns.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -64,6 +105,7 @@
 #include "thread_pool.h"
 #include "atomics.h"
 #include "logger_internal.h"
+#include "pool.h" /* tp__fork_handlers_init() */
 
 /* Longest line, '\n' included, plus its terminating NUL. */
 #define TP__LOG_LINE_MAX 1024
@@ -85,14 +127,26 @@ struct tp_logger {
 	FILE *file;
 	tp_log_sink_fn sink;
 	void *user;
+	/* The registry: a ring of the live loggers, from the singleton. Under the registry lock. */
+	struct tp_logger *reg_prev;
+	struct tp_logger *reg_next;
 };
 
 static struct tp_logger tp__log_singleton = {
 	.threshold = TP__LOG_UNSET,
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.dest = TP__LOG_TO_STDERR,
+	.reg_prev = &tp__log_singleton,
+	.reg_next = &tp__log_singleton,
 };
 static pthread_once_t tp__log_singleton_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Guards the registry ring. create and destroy hold it alone (perhaps inside a sink, so while a
+ * logger's `lock` is held); the fork handlers hold it across fork() and only try-lock loggers
+ * under it, so no thread ever blocks on a logger while holding it.
+ */
+static pthread_mutex_t tp__log_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The loggers this thread is handing a line to, innermost first (a chain of stack frames). */
 struct tp__log_frame {
@@ -155,14 +209,99 @@ int tp_log_level_parse(const char *text, tp_log_level *out)
 	return EINVAL;
 }
 
+/* Whitespace as isspace() has it in the C locale, whatever the process's locale. */
+static bool tp__log_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/*
+ * Parses TP_LOG_LEVEL's value: tp_log_level_parse() of the text between optional leading and
+ * trailing whitespace. EINVAL if that is not a level (an empty remainder included).
+ */
+static int tp__log_level_parse_env(const char *value, tp_log_level *out)
+{
+	char word[8]; /* "warning" is the longest level */
+	const char *end = value + strlen(value);
+	size_t len;
+
+	while (tp__log_is_space(*value))
+		value++;
+	while (end > value && tp__log_is_space(end[-1]))
+		end--;
+	len = (size_t)(end - value);
+	if (len == 0 || len >= sizeof(word))
+		return EINVAL;
+	memcpy(word, value, len);
+	word[len] = '\0';
+	return tp_log_level_parse(word, out);
+}
+
+/*
+ * Quotes `value` into buf (size > 8) for a message: '"' and '\\' escaped with '\\', control bytes
+ * as \xNN, and at most size - 1 bytes of output, ending in "..." when the value was cut (before
+ * its last multi-byte character). The message then stays one line, short enough to keep its end.
+ */
+static void tp__log_quote(char *buf, size_t size, const char *value)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (; *value != '\0'; value++) {
+		unsigned char c = (unsigned char)*value;
+		size_t need = c < 0x20 || c == 0x7f ? 4 : c == '"' || c == '\\' ? 2 : 1;
+
+		if (n + need > size - 4) {
+			/* Not inside a UTF-8 sequence: drop a last multi-byte one whole. */
+			while (n > 0 && ((unsigned char)buf[n - 1] & 0xc0) == 0x80)
+				n--;
+			if (n > 0 && (unsigned char)buf[n - 1] >= 0xc0)
+				n--;
+			memcpy(buf + n, "...", 3);
+			n += 3;
+			break;
+		}
+		if (need == 4) {
+			buf[n++] = '\\';
+			buf[n++] = 'x';
+			buf[n++] = hex[c >> 4];
+			buf[n++] = hex[c & 0xf];
+		} else {
+			if (need == 2)
+				buf[n++] = '\\';
+			buf[n++] = (char)c;
+		}
+	}
+	buf[n] = '\0';
+}
+
 static void tp__log_singleton_init(void)
 {
-	tp_log_level level;
+	const char *value = getenv("TP_LOG_LEVEL");
+	tp_log_level level = TP_LOG_WARNING;
+	bool malformed = false;
 
-	if (tp_log_level_parse(getenv("TP_LOG_LEVEL"), &level) != 0)
+	tp__fork_handlers_init();
+	if (value != NULL && *value != '\0' && tp__log_level_parse_env(value, &level) != 0) {
 		level = TP_LOG_WARNING;
+		malformed = true;
+	}
 	/* pthread_once orders this store before every return of tp_logger_get_instance(). */
 	tp__store_rlx_u32(&tp__log_singleton.threshold, (uint32_t)level);
+	if (malformed) {
+		char quoted[96];
+
+		/*
+		 * Still inside pthread_once, so a sink that asked for the singleton would deadlock;
+		 * but nothing can have set one yet (setting one needs the pointer this set-up
+		 * returns), so the line goes to stderr.
+		 */
+		tp__log_quote(quoted, sizeof(quoted), value);
+		tp_log(&tp__log_singleton, TP_LOG_WARNING,
+		       "TP_LOG_LEVEL=\"%s\" is not a level (debug, info, warning, error, off, "
+		       "10, 20, 30, 40, 100): ignored, using warning",
+		       quoted);
+	}
 }
 
 tp_logger *tp_logger_get_instance(void)
@@ -180,6 +319,7 @@ tp_logger *tp_logger_create(tp_log_level level)
 		errno = EINVAL;
 		return NULL;
 	}
+	tp__fork_handlers_init();
 	logger = calloc(1, sizeof(*logger));
 	if (logger == NULL) {
 		errno = ENOMEM;
@@ -193,6 +333,13 @@ tp_logger *tp_logger_create(tp_log_level level)
 	}
 	logger->threshold = (uint32_t)level;
 	logger->dest = TP__LOG_TO_STDERR;
+	/* At the ring's end, just before the singleton. */
+	(void)pthread_mutex_lock(&tp__log_registry_lock);
+	logger->reg_next = &tp__log_singleton;
+	logger->reg_prev = tp__log_singleton.reg_prev;
+	logger->reg_prev->reg_next = logger;
+	tp__log_singleton.reg_prev = logger;
+	(void)pthread_mutex_unlock(&tp__log_registry_lock);
 	return logger;
 }
 
@@ -200,6 +347,10 @@ void tp_logger_destroy(tp_logger *logger)
 {
 	if (logger == NULL || logger == &tp__log_singleton)
 		return;
+	(void)pthread_mutex_lock(&tp__log_registry_lock);
+	logger->reg_prev->reg_next = logger->reg_next;
+	logger->reg_next->reg_prev = logger->reg_prev;
+	(void)pthread_mutex_unlock(&tp__log_registry_lock);
 	(void)pthread_mutex_destroy(&logger->lock);
 	free(logger);
 }
@@ -477,4 +628,91 @@ void tp_log(tp_logger *logger, tp_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	tp__log_vlog(logger, level, NULL, 0, NULL, fmt, ap);
 	va_end(ap);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * fork(): the registry and the handlers (see logger_internal.h and the essay at the top)
+ * ------------------------------------------------------------------------------------------ */
+
+/*
+ * Unlocks the loggers from `last` back to the singleton, the registry's order reversed, but not
+ * those this thread is emitting through (their tp__log_emit() unlocks them). Registry lock held.
+ */
+static void tp__log_unlock_down_from(struct tp_logger *last)
+{
+	for (struct tp_logger *lg = last;; lg = lg->reg_prev) {
+		if (!tp__log_is_emitting(lg))
+			(void)pthread_mutex_unlock(&lg->lock);
+		if (lg == &tp__log_singleton)
+			break;
+	}
+}
+
+/*
+ * Takes the registry lock and then, in registry order, every logger's lock but those this thread
+ * is emitting through (it holds them). Returns the logger it found busy, with nothing held, or
+ * NULL with all of them held.
+ */
+static struct tp_logger *tp__log_try_lock_all(void)
+{
+	struct tp_logger *lg = &tp__log_singleton;
+
+	(void)pthread_mutex_lock(&tp__log_registry_lock);
+	do {
+		if (!tp__log_is_emitting(lg) && pthread_mutex_trylock(&lg->lock) != 0) {
+			if (lg != &tp__log_singleton)
+				tp__log_unlock_down_from(lg->reg_prev);
+			(void)pthread_mutex_unlock(&tp__log_registry_lock);
+			return lg;
+		}
+		lg = lg->reg_next;
+	} while (lg != &tp__log_singleton);
+	return NULL;
+}
+
+void tp__logger_atfork_prepare(void)
+{
+	int cancel_state;
+
+	/* The sleep below is a cancellation point; fork() must not end inside its handlers. */
+	(void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+	/*
+	 * Blocking on a busy logger with the registry (or another logger) held could deadlock
+	 * against its holder, if its sink logs through a second logger or creates one; blocking
+	 * with nothing held could wake on freed memory, once the line is done and the logger
+	 * destroyed. So a busy logger sends us back to the start, after a pause that grows to
+	 * 1 ms: it is handing over one line, which takes microseconds.
+	 */
+	for (unsigned round = 0; tp__log_try_lock_all() != NULL; round++) {
+		struct timespec pause = { 0, 1000L << (round < 10 ? round : 10) };
+
+		if (round < 4)
+			(void)sched_yield();
+		else
+			(void)nanosleep(&pause, NULL);
+	}
+	(void)pthread_setcancelstate(cancel_state, NULL);
+}
+
+/* The parent's and the child's handler alike: release what prepare took. */
+static void tp__log_atfork_release(void)
+{
+	tp__log_unlock_down_from(tp__log_singleton.reg_prev);
+	(void)pthread_mutex_unlock(&tp__log_registry_lock);
+}
+
+void tp__logger_atfork_parent(void)
+{
+	tp__log_atfork_release();
+}
+
+/*
+ * The child's only thread is the one that forked, which holds every lock prepare took, so
+ * unlocking them is all the repair there is (POSIX's own recipe for pthread_atfork). Its chain of
+ * loggers it is emitting through is still true in the child: it is inside those sinks, holding
+ * those locks, and tp__log_emit() releases them when the sinks return.
+ */
+void tp__logger_atfork_child(void)
+{
+	tp__log_atfork_release();
 }

@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <regex.h>
+#include <semaphore.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -166,41 +168,131 @@ static void logger_singleton_level_from_env(void **state)
 	assert_int_equal(tp_logger_get_level(tp_logger_get_instance()), ENV_LEVEL);
 }
 
-/*
- * In a child: set (or unset) TP_LOG_LEVEL, then report the singleton's first level. Must run
- * before the parent sets its singleton up, which a child would inherit.
- */
-static int child_initial_level(const char *env)
-{
-	pid_t pid = fork();
-	int status;
+/* What a child saw of the singleton's set-up: its first threshold, and what it wrote to stderr. */
+struct env_outcome {
+	int level;
+	char text[2048];
+	size_t len;
+};
 
+/*
+ * In a child: set (or unset) TP_LOG_LEVEL, send stderr into a pipe, then ask for the singleton;
+ * the parent reads the pipe and the child's exit code (its first level). Must run before the
+ * parent sets its singleton up, which a child would inherit.
+ */
+static struct env_outcome child_initial_level(const char *env)
+{
+	struct env_outcome out = { .level = -1 };
+	int fds[2], status;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	fflush(stderr);
+	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		int rc = env != NULL ? setenv("TP_LOG_LEVEL", env, 1) : unsetenv("TP_LOG_LEVEL");
 
-		if (rc != 0)
+		if (rc != 0 || dup2(fds[1], STDERR_FILENO) != STDERR_FILENO)
 			_exit(255);
+		close(fds[0]);
+		close(fds[1]);
 		_exit((int)tp_logger_get_level(tp_logger_get_instance()));
 	}
+	close(fds[1]);
+	for (;;) {
+		ssize_t n = read(fds[0], out.text + out.len, sizeof(out.text) - 1 - out.len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		assert_true(n >= 0);
+		if (n == 0)
+			break;
+		out.len += (size_t)n;
+	}
+	out.text[out.len] = '\0';
+	close(fds[0]);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
-	return WEXITSTATUS(status);
+	out.level = WEXITSTATUS(status);
+	return out;
+}
+
+/* A value the variable's rule accepts: that level, and not a byte on stderr. */
+static void assert_env_accepted(const char *env, tp_log_level want)
+{
+	struct env_outcome o = child_initial_level(env);
+
+	assert_int_equal(o.level, want);
+	assert_int_equal(o.len, 0);
+}
+
+/* A malformed value: threshold WARNING, and exactly one WARNING line naming it as `shown`. */
+static void assert_env_rejected(const char *env, const char *shown)
+{
+	struct env_outcome o = child_initial_level(env);
+	char want[512];
+
+	assert_int_equal(o.level, TP_LOG_WARNING);
+	assert_one_line(o.text, o.len);
+	assert_non_null(strstr(o.text, "Z WARNING [tid "));
+	snprintf(
+		want, sizeof(want),
+		"TP_LOG_LEVEL=\"%s\" is not a level (debug, info, warning, error, off, 10, 20, 30, "
+		"40, 100): ignored, using warning\n",
+		shown);
+	assert_string_equal(after_prefix(o.text), want);
 }
 
 static void logger_singleton_env_fallback(void **state)
 {
 	(void)state;
-	assert_int_equal(child_initial_level(NULL), TP_LOG_WARNING);
-	assert_int_equal(child_initial_level("bogus"), TP_LOG_WARNING);
-	assert_int_equal(child_initial_level(""), TP_LOG_WARNING);
-	assert_int_equal(child_initial_level(" info"), TP_LOG_WARNING);
-	assert_int_equal(child_initial_level("15"), TP_LOG_WARNING);
-	assert_int_equal(child_initial_level("DEBUG"), TP_LOG_DEBUG);
-	assert_int_equal(child_initial_level("info"), TP_LOG_INFO);
-	assert_int_equal(child_initial_level("40"), TP_LOG_ERROR);
-	assert_int_equal(child_initial_level("Off"), TP_LOG_OFF);
-	assert_int_equal(child_initial_level("100"), TP_LOG_OFF);
+	/* Unset or empty: the default, silently. */
+	assert_env_accepted(NULL, TP_LOG_WARNING);
+	assert_env_accepted("", TP_LOG_WARNING);
+	/* A name in any case or a number, with optional whitespace around it. */
+	assert_env_accepted("DEBUG", TP_LOG_DEBUG);
+	assert_env_accepted("info", TP_LOG_INFO);
+	assert_env_accepted("  info ", TP_LOG_INFO);
+	assert_env_accepted("\tWarning\n", TP_LOG_WARNING);
+	assert_env_accepted("40", TP_LOG_ERROR);
+	assert_env_accepted(" 20", TP_LOG_INFO);
+	assert_env_accepted("Off", TP_LOG_OFF);
+	assert_env_accepted("100\r\n", TP_LOG_OFF);
+	/* Anything else: the default, and one warning that names the value as given. */
+	assert_env_rejected("verbose", "verbose");
+	assert_env_rejected("+20", "+20");
+	assert_env_rejected("15", "15");
+	assert_env_rejected("020", "020");
+	assert_env_rejected("bogus", "bogus");
+	assert_env_rejected("warnings", "warnings");
+	assert_env_rejected("in fo", "in fo");
+	assert_env_rejected("   ", "   ");
+	assert_env_rejected(" info x ", " info x ");
+	/* Quoted so that the warning stays one line. */
+	assert_env_rejected("a\"b\\c\nd\x01", "a\\\"b\\\\c\\x0ad\\x01");
+}
+
+/* A long malformed value is cut with "..." (never inside a UTF-8 character), the message kept. */
+static void logger_singleton_env_long_value(void **state)
+{
+	char env[301], shown[100];
+	size_t n;
+
+	(void)state;
+	memset(env, 'x', 300);
+	env[300] = '\0';
+	memset(shown, 'x', 92);
+	memcpy(shown + 92, "...", 4);
+	assert_env_rejected(env, shown);
+	/* 90 ASCII bytes, then 2-byte "é"s: the cut falls after a whole "é", which goes too. */
+	memset(env, 'y', 90);
+	for (n = 90; n + 2 <= 300; n += 2)
+		memcpy(env + n, "\xc3\xa9", 2);
+	env[n] = '\0';
+	memset(shown, 'y', 90);
+	memcpy(shown + 90, "...", 4);
+	assert_env_rejected(env, shown);
 }
 
 /*
@@ -1152,11 +1244,403 @@ static void logger_concurrent_reconfigure(void **state)
 	tp_logger_destroy(logger);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * fork(): the library registers its pthread_atfork handlers before the first logger exists, so
+ * these tests use them as any program would. Children report through their exit code only.
+ * ------------------------------------------------------------------------------------------ */
+
+#define CHILD_TIMEOUT_S 10 /* a child that deadlocks dies of SIGALRM after this */
+#define WAIT_CHILD_MS	20000
+
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&t, &t) != 0 && errno == EINTR)
+		;
+}
+
+/* First thing in a child: a deadlock there ends in SIGALRM instead of hanging the test. */
+static void child_watchdog(void)
+{
+	signal(SIGALRM, SIG_DFL);
+	alarm(CHILD_TIMEOUT_S);
+}
+
+static void on_parent_alarm(int sig)
+{
+	static const char msg[] =
+		"Bail out! a fork test's parent took too long (deadlock in fork?)\n";
+
+	(void)sig;
+	if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(3);
+	_exit(3);
+}
+
+/* For the test thread of a fork test: a fork() that never returns fails the test program. */
+static void parent_watchdog(bool on)
+{
+	signal(SIGALRM, on ? on_parent_alarm : SIG_DFL);
+	alarm(on ? 3 * CHILD_TIMEOUT_S : 0);
+}
+
+/* Waits at most `ms` for child `pid`: its wait status, or -1 if it had to be killed. */
+static int wait_child(pid_t pid, long ms)
+{
+	double end = now_ms() + (double)ms;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			return status;
+		if (r < 0 && errno != EINTR)
+			return -2;
+		if (now_ms() > end) {
+			kill(pid, SIGKILL);
+			(void)waitpid(pid, &status, 0);
+			return -1;
+		}
+		sleep_ms(2);
+	}
+}
+
+/* Asserts that a child's wait status says exit(0), printing what it says otherwise. */
+static void assert_child_ok(int status)
+{
+	if (status == -1)
+		print_message("child still running after %d ms: killed\n", WAIT_CHILD_MS);
+	else if (WIFSIGNALED(status))
+		print_message("child killed by signal %d (SIGALRM: deadlocked)\n",
+			      WTERMSIG(status));
+	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		print_message("child exited with code %d\n", WEXITSTATUS(status));
+	assert_true(status >= 0 && WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/*
+ * A sink that, on its first call, says it has entered, then waits at a gate; once let through,
+ * still inside the call (so still holding its logger), it logs through `second` and creates and
+ * destroys a logger: it needs a second logger's lock and the registry's, which a fork's prepare
+ * that blocked while holding them would never give back.
+ */
+struct gate {
+	sem_t entered;
+	sem_t release;
+	int calls; /* atomic */
+	tp_logger *second;
+	struct recorder rec;
+};
+
+static void gate_sink(void *user, tp_log_level level, const char *line, size_t len)
+{
+	struct gate *g = user;
+
+	if (__atomic_fetch_add(&g->calls, 1, __ATOMIC_SEQ_CST) == 0) {
+		sem_post(&g->entered);
+		while (sem_wait(&g->release) != 0 && errno == EINTR)
+			;
+		tp_log(g->second, TP_LOG_INFO, "from the held sink");
+		tp_logger_destroy(tp_logger_create(TP_LOG_INFO));
+	}
+	rec_sink(&g->rec, level, line, len);
+}
+
+static void *log_held_line(void *arg)
+{
+	tp_log(arg, TP_LOG_INFO, "held line");
+	return NULL;
+}
+
+struct releaser {
+	struct gate *gate;
+	int forking; /* atomic: set just before fork() */
+	long delay_ms;
+};
+
+/* Opens the gate `delay_ms` after the test thread has started its fork(). */
+static void *release_during_fork(void *arg)
+{
+	struct releaser *rl = arg;
+
+	while (!__atomic_load_n(&rl->forking, __ATOMIC_SEQ_CST))
+		sleep_ms(1);
+	sleep_ms(rl->delay_ms);
+	sem_post(&rl->gate->release);
+	return NULL;
+}
+
+/* In the child of logger_fork_waits_for_held_sink: both loggers work, and hold what they had. */
+static int child_after_held_sink(tp_logger *a, struct gate *g, tp_logger *b, struct recorder *rb)
+{
+	child_watchdog();
+	tp_log(a, TP_LOG_INFO, "child a");
+	tp_log(b, TP_LOG_INFO, "child b");
+	/* fork() came after the held line was whole: each copy holds it and the child's line. */
+	if (g->rec.n != 2 || strcmp(after_prefix(g->rec.lines[0].text), "held line\n") != 0 ||
+	    strcmp(after_prefix(g->rec.lines[1].text), "child a\n") != 0)
+		return 1;
+	if (rb->n != 2 || strcmp(after_prefix(rb->lines[0].text), "from the held sink\n") != 0 ||
+	    strcmp(after_prefix(rb->lines[1].text), "child b\n") != 0)
+		return 2;
+	return 0;
+}
+
+/*
+ * fork() while another thread is inside a sink, holding its logger's lock, and about to need a
+ * second logger and the registry. The fork waits for that line (the gate opens 50 ms into it),
+ * and the child logs through both loggers at once.
+ */
+static void logger_fork_waits_for_held_sink(void **state)
+{
+	struct recorder rb;
+	struct gate g;
+	struct releaser rl = { .gate = &g, .delay_ms = 50 };
+	struct timespec deadline;
+	pthread_t holder, releaser;
+	tp_logger *a, *b;
+	double t0, forked_ms;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	parent_watchdog(true);
+	/* b first: the registry then lists b before a, so a prepare that blocked on a would do so
+	 * holding b's lock, the one a's sink needs. */
+	b = recording_logger(TP_LOG_DEBUG, &rb, 8);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(sem_init(&g.entered, 0, 0), 0);
+	assert_int_equal(sem_init(&g.release, 0, 0), 0);
+	g.second = b;
+	rec_init(&g.rec, 8);
+	a = tp_logger_create(TP_LOG_DEBUG);
+	assert_non_null(a);
+	assert_int_equal(tp_logger_set_sink(a, gate_sink, &g), 0);
+
+	assert_int_equal(pthread_create(&holder, NULL, log_held_line, a), 0);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += CHILD_TIMEOUT_S;
+	assert_int_equal(sem_timedwait(&g.entered, &deadline), 0); /* the holder holds a's lock */
+	assert_int_equal(pthread_create(&releaser, NULL, release_during_fork, &rl), 0);
+	t0 = now_ms();
+	__atomic_store_n(&rl.forking, 1, __ATOMIC_SEQ_CST);
+	pid = fork();
+	if (pid == 0)
+		_exit(child_after_held_sink(a, &g, b, &rb));
+	forked_ms = now_ms() - t0;
+	assert_true(pid > 0);
+	assert_int_equal(pthread_join(holder, NULL), 0);
+	assert_int_equal(pthread_join(releaser, NULL), 0);
+	status = wait_child(pid, WAIT_CHILD_MS);
+
+	assert_child_ok(status);
+	/* The gate opened 50 ms after fork() began, and fork() returned only after the line. */
+	assert_true(forked_ms >= (double)rl.delay_ms - 1.0);
+	assert_int_equal(g.rec.n, 1);
+	assert_int_equal(rb.n, 1);
+	tp_log(a, TP_LOG_INFO, "parent a");
+	assert_int_equal(g.rec.n, 2);
+	tp_logger_destroy(a);
+	tp_logger_destroy(b);
+	sem_destroy(&g.entered);
+	sem_destroy(&g.release);
+	rec_free(&g.rec);
+	rec_free(&rb);
+	parent_watchdog(false);
+}
+
+/* A sink that forks on its first call; the child logs from inside the sink, then returns. */
+struct forking_sink {
+	tp_logger *self, *other;
+	struct recorder rec, other_rec;
+	int calls;
+	pid_t pid; /* 0 in the child */
+};
+
+static void forking_sink(void *user, tp_log_level level, const char *line, size_t len)
+{
+	struct forking_sink *fs = user;
+
+	rec_sink(&fs->rec, level, line, len);
+	if (fs->calls++ > 0)
+		return;
+	fs->pid = fork();
+	if (fs->pid == 0) {
+		child_watchdog();
+		/* Its own logger is emitting (here, as in the parent): dropped, not a deadlock. */
+		tp_log(fs->self, TP_LOG_INFO, "dropped");
+		/* Any other logger: at once. */
+		tp_log(fs->other, TP_LOG_INFO, "child, inside the sink");
+		tp_logger_destroy(tp_logger_create(TP_LOG_INFO));
+	}
+}
+
+/* The child, back from the sink: the logger it was emitting through is free again. */
+static int child_after_forking_sink(struct forking_sink *fs)
+{
+	tp_log(fs->self, TP_LOG_INFO, "child, after the sink");
+	if (fs->rec.n != 2 ||
+	    strcmp(after_prefix(fs->rec.lines[1].text), "child, after the sink\n") != 0)
+		return 1;
+	if (fs->other_rec.n != 1 ||
+	    strcmp(after_prefix(fs->other_rec.lines[0].text), "child, inside the sink\n") != 0)
+		return 2;
+	return 0;
+}
+
+/*
+ * A sink forks: in the child, still inside the sink, its own logger drops lines (no deadlock) and
+ * any other logger works; once the sink has returned, in either process, its logger works too.
+ */
+static void logger_sink_that_forks(void **state)
+{
+	struct forking_sink fs;
+	int status;
+
+	(void)state;
+	parent_watchdog(true);
+	memset(&fs, 0, sizeof(fs));
+	fs.pid = -1;
+	fs.self = tp_logger_create(TP_LOG_DEBUG);
+	assert_non_null(fs.self);
+	rec_init(&fs.rec, 8);
+	fs.other = recording_logger(TP_LOG_DEBUG, &fs.other_rec, 8);
+	assert_int_equal(tp_logger_set_sink(fs.self, forking_sink, &fs), 0);
+
+	tp_log(fs.self, TP_LOG_INFO, "forks");
+	if (fs.pid == 0)
+		_exit(child_after_forking_sink(&fs));
+	assert_true(fs.pid > 0);
+	status = wait_child(fs.pid, WAIT_CHILD_MS);
+	assert_child_ok(status);
+	tp_log(fs.self, TP_LOG_INFO, "parent, after the sink");
+	tp_log(fs.other, TP_LOG_INFO, "parent, other");
+	assert_int_equal(fs.rec.n, 2);
+	assert_string_equal(after_prefix(fs.rec.lines[0].text), "forks\n");
+	assert_string_equal(after_prefix(fs.rec.lines[1].text), "parent, after the sink\n");
+	assert_int_equal(fs.other_rec.n, 1);
+	assert_string_equal(after_prefix(fs.other_rec.lines[0].text), "parent, other\n");
+	tp_logger_destroy(fs.self);
+	tp_logger_destroy(fs.other);
+	rec_free(&fs.rec);
+	rec_free(&fs.other_rec);
+	parent_watchdog(false);
+}
+
+/* Counts its lines (under its logger's lock) and logs each one on through `next`, if set. */
+struct counter {
+	long n;
+	tp_logger *next;
+};
+
+static void count_sink(void *user, tp_log_level level, const char *line, size_t len)
+{
+	struct counter *c = user;
+
+	(void)level;
+	(void)line;
+	(void)len;
+	c->n++;
+	if (c->next != NULL)
+		tp_log(c->next, TP_LOG_INFO, "passed on");
+}
+
+#define N_FORK_LOGGERS 3
+#define N_FORKS	       20
+
+struct fork_storm {
+	tp_logger *loggers[N_FORK_LOGGERS]; /* [0] the singleton; [1]'s sink logs on through [2] */
+	struct counter counts[N_FORK_LOGGERS];
+	int stop; /* atomic */
+};
+
+static void *storm_logger_thread(void *arg)
+{
+	struct fork_storm *st = arg;
+
+	for (unsigned i = 0; !__atomic_load_n(&st->stop, __ATOMIC_SEQ_CST); i++) {
+		tp_log(st->loggers[i % N_FORK_LOGGERS], TP_LOG_ERROR, "line %u", i);
+		if (i % 64 == 0)
+			tp_logger_destroy(tp_logger_create(TP_LOG_INFO));
+	}
+	return NULL;
+}
+
+/* In a child of the storm: each logger takes a line at once, and its sink sees it. */
+static int child_after_storm(struct fork_storm *st)
+{
+	long before[N_FORK_LOGGERS];
+
+	child_watchdog();
+	for (int i = 0; i < N_FORK_LOGGERS; i++)
+		before[i] = st->counts[i].n;
+	for (int i = 0; i < N_FORK_LOGGERS; i++)
+		tp_log(st->loggers[i], TP_LOG_ERROR, "child");
+	if (st->counts[0].n != before[0] + 1 || st->counts[1].n != before[1] + 1 ||
+	    st->counts[2].n != before[2] + 2)
+		return 1;
+	return 0;
+}
+
+/* Forks again and again while threads log through three loggers, one of them nested: no child
+ * ever finds a logger locked. */
+static void logger_fork_while_threads_log(void **state)
+{
+	struct fork_storm st;
+	pthread_t threads[4];
+	int status[N_FORKS];
+
+	(void)state;
+	parent_watchdog(true);
+	memset(&st, 0, sizeof(st));
+	st.loggers[0] = tp_logger_get_instance();
+	for (int i = 1; i < N_FORK_LOGGERS; i++) {
+		st.loggers[i] = tp_logger_create(TP_LOG_DEBUG);
+		assert_non_null(st.loggers[i]);
+	}
+	st.counts[1].next = st.loggers[2];
+	for (int i = 0; i < N_FORK_LOGGERS; i++)
+		assert_int_equal(tp_logger_set_sink(st.loggers[i], count_sink, &st.counts[i]), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, storm_logger_thread, &st), 0);
+	for (int k = 0; k < N_FORKS; k++) {
+		pid_t pid;
+
+		sleep_ms(1);
+		pid = fork();
+		if (pid == 0)
+			_exit(child_after_storm(&st));
+		status[k] = pid > 0 ? wait_child(pid, WAIT_CHILD_MS) : -3;
+	}
+	__atomic_store_n(&st.stop, 1, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_join(threads[i], NULL), 0);
+	assert_int_equal(tp_logger_set_sink(st.loggers[0], NULL, NULL), 0);
+	for (int k = 0; k < N_FORKS; k++)
+		assert_child_ok(status[k]);
+	assert_true(st.counts[1].n > 0);
+	for (int i = 1; i < N_FORK_LOGGERS; i++)
+		tp_logger_destroy(st.loggers[i]);
+	parent_watchdog(false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		/* First: nothing may touch the singleton before these three. */
+		/* First: nothing may touch the singleton before these four. */
 		cmocka_unit_test(logger_singleton_env_fallback),
+		cmocka_unit_test(logger_singleton_env_long_value),
 		cmocka_unit_test(logger_singleton_first_use_by_tp_log),
 		cmocka_unit_test(logger_singleton_level_from_env),
 		cmocka_unit_test(logger_singleton_same_pointer),
@@ -1185,6 +1669,9 @@ int main(void)
 		cmocka_unit_test(logger_concurrent_sink_lines_whole),
 		cmocka_unit_test(logger_concurrent_shared_destination),
 		cmocka_unit_test(logger_concurrent_reconfigure),
+		cmocka_unit_test(logger_fork_waits_for_held_sink),
+		cmocka_unit_test(logger_sink_that_forks),
+		cmocka_unit_test(logger_fork_while_threads_log),
 	};
 
 	/* Before the first tp_logger_get_instance(): see the top of this file. */
