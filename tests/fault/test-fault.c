@@ -135,6 +135,8 @@ static void *counted(void *p, size_t size)
 	return p;
 }
 
+/* The linker's --wrap names these; they are reserved identifiers by necessity. */
+/* NOLINTBEGIN(bugprone-reserved-identifier) */
 void *__real_malloc(size_t size);
 void *__real_calloc(size_t n, size_t size);
 void *__real_aligned_alloc(size_t align, size_t size);
@@ -159,7 +161,7 @@ void *__wrap_malloc(size_t size)
 
 void *__wrap_calloc(size_t n, size_t size)
 {
-	if (fault_hit(SITE_ALLOC, false)) {
+	if (fault_hit(SITE_ALLOC, is_deque_buf(n * size))) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -168,7 +170,7 @@ void *__wrap_calloc(size_t n, size_t size)
 
 void *__wrap_aligned_alloc(size_t align, size_t size)
 {
-	if (fault_hit(SITE_ALLOC, false)) {
+	if (fault_hit(SITE_ALLOC, is_deque_buf(size))) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -189,6 +191,7 @@ int __wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(
 		return EAGAIN;
 	return __real_pthread_create(thread, attr, start, arg);
 }
+/* NOLINTEND(bugprone-reserved-identifier) */
 
 /* ---------------------------------------------------------------------------------------------
  * Bookkeeping: tasks by id, refusals, threads
@@ -211,7 +214,7 @@ static char plan_name[128];
 static int threads_base;
 static long plans_run;
 
-#define ID(i)	((void *)(intptr_t)(i))
+#define ID(i)	 ((void *)(intptr_t)(i))
 #define ID_OF(p) ((long)(intptr_t)(p))
 
 /* Fails the test, naming the plan, unless cond holds. */
@@ -225,7 +228,7 @@ static long plans_run;
 	do {                                                                                       \
 		long a_ = (long)(a), b_ = (long)(b);                                               \
 		if (a_ != b_)                                                                      \
-			fail_msg("%s: %s is %ld, expected %ld", plan_name, #a, a_, b_);           \
+			fail_msg("%s: %s is %ld, expected %ld", plan_name, #a, a_, b_);            \
 	} while (0)
 
 /* n consecutive fresh task ids; returns the first. */
@@ -334,9 +337,9 @@ static void check_threads_gone(void)
 struct scenario {
 	const char *name;
 	void (*run)(void);
-	enum fault_site site;
-	bool must_refuse; /* no fallback: an injected failure refuses a call */
-	bool growth;	  /* the counting run must see a deque buffer allocated */
+	enum fault_site site; /* where the plans fail calls (SITE_ALLOC when not given) */
+	bool must_refuse;     /* no fallback: an injected failure refuses a call */
+	bool growth;	      /* the counting run must see a deque buffer allocated */
 };
 
 static const char *const mode_names[] = { "count", "nth", "from" };
@@ -389,8 +392,8 @@ static void run_one(const struct scenario *s, enum fault_mode mode, long n, bool
 	ids = test_load(&next_id);
 	for (long i = 0; i < ids; i++)
 		if (test_load(&runs[i]) != test_load(&accepted[i]))
-			fail_msg("%s: task %ld of %ld ran %ld times, accepted: %s", plan_name, i, ids,
-				 test_load(&runs[i]), test_load(&accepted[i]) ? "yes" : "no");
+			fail_msg("%s: task %ld of %ld ran %ld times, accepted: %s", plan_name, i,
+				 ids, test_load(&runs[i]), test_load(&accepted[i]) ? "yes" : "no");
 	check_threads_gone();
 	if (test_load(&live) != live0)
 		fail_msg("%s: %ld block(s) allocated and not freed", plan_name,
@@ -910,12 +913,11 @@ static void loops_inside(void)
 	tp_pool_destroy(pool);
 }
 
-static const struct scenario scen_load = { "pool under load", pool_under_load, SITE_ALLOC, false,
-					   false };
-static const struct scenario scen_drain = { "pool drained under load", pool_drained_under_load,
-					    SITE_ALLOC, false, false };
-static const struct scenario scen_loops_in = { "loops inside a task", loops_inside, SITE_ALLOC,
-					       false, false };
+/* Frames fall back, so not every failure refuses a call. */
+static const struct scenario scen_load = { .name = "pool under load", .run = pool_under_load };
+static const struct scenario scen_drain = { .name = "pool drained under load",
+					    .run = pool_drained_under_load };
+static const struct scenario scen_loops_in = { .name = "loops inside a task", .run = loops_inside };
 
 /* Every plan in both modes: nothing at all from the first call on, one failure early, in the
  * middle and at the end of the counting run; and the deques' growth alone. */
@@ -954,32 +956,49 @@ static void fault_loops_inside_no_memory(void **state)
 	run_listed(&scen_loops_in, MODE_FROM, 1, false);
 }
 
-static const struct scenario scen_create_alloc = { "tp_pool_create", create_pool, SITE_ALLOC,
-						   true, false };
-static const struct scenario scen_create_thread = { "tp_pool_create", create_pool, SITE_THREAD,
-						    true, false };
-static const struct scenario scen_logger = { "tp_logger_create", create_logger, SITE_ALLOC, true,
-					     false };
-static const struct scenario scen_enqueue_out = { "tp_enqueue from outside", enqueue_outside,
-						  SITE_ALLOC, true, false };
-static const struct scenario scen_batch_out = { "tp_enqueue_batch from outside", batch_outside,
-						SITE_ALLOC, true, false };
-static const struct scenario scen_group_out = { "tp_group_spawn from outside", group_outside,
-						SITE_ALLOC, true, false };
-static const struct scenario scen_enqueue_in = { "tp_enqueue inside a task", enqueue_inside,
-						 SITE_ALLOC, true, true };
-static const struct scenario scen_batch_in = { "tp_enqueue_batch inside a task", batch_inside,
-					       SITE_ALLOC, true, true };
-static const struct scenario scen_group_in = { "tp_group_spawn inside a task", group_inside,
-					       SITE_ALLOC, true, true };
-static const struct scenario scen_spawn_newest = { "tp_spawn, joined newest first",
-						   spawn_newest_first, SITE_ALLOC, false, true };
-static const struct scenario scen_spawn_oldest = { "tp_spawn, joined oldest first",
-						   spawn_oldest_first, SITE_ALLOC, false, true };
-static const struct scenario scen_for_out = { "tp_parallel_for from outside", parallel_for_outside,
-					      SITE_ALLOC, true, false };
-static const struct scenario scen_reduce_out = { "tp_parallel_reduce from outside",
-						 parallel_reduce_outside, SITE_ALLOC, true, false };
+static const struct scenario scen_create_alloc = {
+	.name = "tp_pool_create", .run = create_pool, .site = SITE_ALLOC, .must_refuse = true
+};
+static const struct scenario scen_create_thread = {
+	.name = "tp_pool_create", .run = create_pool, .site = SITE_THREAD, .must_refuse = true
+};
+static const struct scenario scen_logger = {
+	.name = "tp_logger_create", .run = create_logger, .site = SITE_ALLOC, .must_refuse = true
+};
+static const struct scenario scen_enqueue_out = { .name = "tp_enqueue from outside",
+						  .run = enqueue_outside,
+						  .must_refuse = true };
+static const struct scenario scen_batch_out = { .name = "tp_enqueue_batch from outside",
+						.run = batch_outside,
+						.must_refuse = true };
+static const struct scenario scen_group_out = { .name = "tp_group_spawn from outside",
+						.run = group_outside,
+						.must_refuse = true };
+static const struct scenario scen_enqueue_in = { .name = "tp_enqueue inside a task",
+						 .run = enqueue_inside,
+						 .must_refuse = true,
+						 .growth = true };
+static const struct scenario scen_batch_in = { .name = "tp_enqueue_batch inside a task",
+					       .run = batch_inside,
+					       .must_refuse = true,
+					       .growth = true };
+static const struct scenario scen_group_in = { .name = "tp_group_spawn inside a task",
+					       .run = group_inside,
+					       .must_refuse = true,
+					       .growth = true };
+/* A frame whose deque cannot grow still runs: nothing is refused. */
+static const struct scenario scen_spawn_newest = { .name = "tp_spawn, joined newest first",
+						   .run = spawn_newest_first,
+						   .growth = true };
+static const struct scenario scen_spawn_oldest = { .name = "tp_spawn, joined oldest first",
+						   .run = spawn_oldest_first,
+						   .growth = true };
+static const struct scenario scen_for_out = { .name = "tp_parallel_for from outside",
+					      .run = parallel_for_outside,
+					      .must_refuse = true };
+static const struct scenario scen_reduce_out = { .name = "tp_parallel_reduce from outside",
+						 .run = parallel_reduce_outside,
+						 .must_refuse = true };
 
 #define PLAN_TESTS(test, scen, mode)                                                               \
 	static void test(void **state)                                                             \
