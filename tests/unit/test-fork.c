@@ -248,13 +248,13 @@ static void fork_child_of_busy_pool(void **state)
 		b.held[k] = tp_enqueue(b.pool, gated_task, &b);
 		assert_non_null(b.held[k]);
 	}
+	/* Both workers hold a gated task: the tasks enqueued now stay pending. */
+	while (test_load(&b.running) < 2)
+		test_sleep_us(100);
 	for (int i = 0; i < PENDING; i++) {
 		b.pending[i] = tp_enqueue(b.pool, count_run, &b.ran[i]);
 		assert_non_null(b.pending[i]);
 	}
-	/* Both workers hold a gated task: the others stay pending. */
-	while (test_load(&b.running) < 2)
-		test_sleep_us(100);
 	status = test_child(child_of_busy_pool, &b, CHILD_MS);
 	/* The parent's pool is untouched by the child: everything runs once the gate opens. */
 	test_store(&b.gate, 1);
