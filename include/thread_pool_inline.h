@@ -6,9 +6,11 @@
  * Why inline: a spawn and its join cost a few nanoseconds in all, so a call into the shared
  * library (through the PLT, with its own prologue) for each of them doubled that. Inline, they
  * are a handful of loads and stores in the spawning function itself, on the calling worker's deque
- * (src/deque.h describes it; its owner's end is defined here, because the inline code touches it).
- * Everything else (outside every pool, a full deque, a thief asking for work, a stolen frame) is
- * the exported slow path, tp__spawn_slow() / tp__join_slow().
+ * (src/deque.h describes it). The owner's end of that deque (the private push and pop, and the
+ * check for a thief's request) is written once, here, because the inline code needs it;
+ * src/deque.h builds tp__deque_push() and tp__deque_take() on it. Everything else (outside every
+ * pool, a full deque, a thief asking for work, a stolen frame) is the exported slow path,
+ * tp__spawn_slow() / tp__join_slow().
  *
  * Programs that cannot use inline functions (bindings for other languages) call the exported
  * functions tp_spawn and tp_join, which run the same code.
@@ -21,22 +23,98 @@
 #define TP__CACHE_LINE	 64
 #define TP__ALIGNED_LINE __attribute__((aligned(TP__CACHE_LINE)))
 
+/*
+ * The owner end's atomics: relaxed loads and stores, plain moves on x86. TP__SHARED(T) marks the
+ * words thieves read too; it is T here. The model checker's backend of src/atomics.h (tests/model)
+ * defines all three before this header, making those words Relacy atomics.
+ */
+#ifndef TP__SHARED
+#define TP__SHARED(T)	    T
+#define TP__LOAD_RLX(p)	    __atomic_load_n((p), __ATOMIC_RELAXED)
+#define TP__STORE_RLX(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#endif
+
+/* The runtime's assertions: assert(), compiled out by NDEBUG in the including file. */
+#ifndef TP__ASSERT
+#ifdef NDEBUG
+#define TP__ASSERT(x) ((void)0)
+#else
+#include <assert.h>
+#define TP__ASSERT(x) assert(x)
+#endif
+#endif
+
 struct tp__deque_buf {
 	uint64_t mask;			    /* size - 1; size is a power of two */
 	struct tp__deque_buf *retired_next; /* owner only: chain of buffers replaced by growth */
-	__extension__ void *slots[];	    /* shared: owner writes, thieves read */
+	__extension__ TP__SHARED(void *) slots[]; /* shared: owner writes, thieves read */
 };
 
 /* One worker's deque; src/deque.h has the algorithm and the invariants. */
 struct tp__deque {
-	TP__ALIGNED_LINE uint64_t top;	  /* shared: thieves CAS it */
-	TP__ALIGNED_LINE uint64_t split;  /* owner stores, thieves load */
-	struct tp__deque_buf *buf;	  /* owner stores (release), thieves load */
-	TP__ALIGNED_LINE uint64_t bottom; /* owner only */
-	uint64_t top_seen;		  /* owner only: an old value of top (top only grows) */
-	struct tp__deque_buf *retired;	  /* owner only */
-	TP__ALIGNED_LINE uint32_t split_request; /* thieves store 1, the owner clears */
+	TP__ALIGNED_LINE TP__SHARED(uint64_t) top;   /* shared: thieves CAS it */
+	TP__ALIGNED_LINE TP__SHARED(uint64_t) split; /* owner stores, thieves load */
+	TP__SHARED(struct tp__deque_buf *) buf;	     /* owner stores (release), thieves load */
+	TP__ALIGNED_LINE uint64_t bottom;	     /* owner only */
+	uint64_t top_seen;			     /* owner only: an old value of top */
+	struct tp__deque_buf *retired;		     /* owner only */
+	TP__ALIGNED_LINE TP__SHARED(uint32_t) split_request; /* thieves store 1, the owner clears */
 };
+
+/*
+ * Owner only: top_seen <= split <= bottom, the part of src/deque.h's invariant the owner can
+ * check without reading a shared word that thieves write (top_seen is an old value of top, and
+ * top only grows).
+ */
+#define TP__DEQUE_ASSERT_OWNER(q)                                                                  \
+	TP__ASSERT((q)->top_seen <= TP__LOAD_RLX(&(q)->split) &&                                   \
+		   TP__LOAD_RLX(&(q)->split) <= (q)->bottom)
+
+/* Owner only: true if a thief found the shared part empty since the last publication. */
+static inline bool tp__deque_requested(const struct tp__deque *q)
+{
+	return TP__LOAD_RLX(&q->split_request) != 0;
+}
+
+/*
+ * Owner only: pushes `item` into the private part (below split, which no thief reads: plain
+ * stores, no fence, no read-modify-write) and returns true, if it fits without a fresh look at
+ * top; false when the ring may be full (tp__deque_push() then reads top and grows the ring).
+ */
+static inline bool tp__deque_push_private(struct tp__deque *q, void *item)
+{
+	struct tp__deque_buf *a = TP__LOAD_RLX(&q->buf);
+	uint64_t b = q->bottom;
+
+	TP__DEQUE_ASSERT_OWNER(q);
+	if (__builtin_expect(b - q->top_seen > a->mask, 0))
+		return false;
+	TP__STORE_RLX(&a->slots[b & a->mask], item);
+	q->bottom = b + 1;
+	return true;
+}
+
+/*
+ * Owner only: pops the newest private item and returns it, if the private part holds one and,
+ * when `want` is not NULL, if that item is `want`; else returns NULL and changes nothing. No
+ * thief can see a private slot: no fence, no read-modify-write.
+ */
+static inline void *tp__deque_pop_private(struct tp__deque *q, const void *want)
+{
+	uint64_t b = q->bottom;
+
+	TP__DEQUE_ASSERT_OWNER(q);
+	if (b > TP__LOAD_RLX(&q->split)) {
+		struct tp__deque_buf *a = TP__LOAD_RLX(&q->buf);
+		void *item = TP__LOAD_RLX(&a->slots[(b - 1) & a->mask]);
+
+		if (want == 0 || item == want) {
+			q->bottom = b - 1;
+			return item;
+		}
+	}
+	return 0;
+}
 
 /* The calling worker's deque, or NULL outside every pool. Initial-exec TLS: one load off the
  * thread pointer. */
@@ -60,28 +138,20 @@ TP_API int tp__join_slow(tp_task *task);
 
 /*
  * The common spawn: on a worker, room in the deque, no thief waiting for work. The item goes to
- * the private part of the deque (below split), which no thief reads: plain stores only.
+ * the private part of the deque; the frame's fields are written after it, which is fine, as
+ * nobody can see the item before the owner publishes it (a release store, later).
  */
 static inline void tp__spawn_inline(tp_task *task, tp_task_fn fn, void *arg)
 {
 	struct tp__deque *q = tp__self_deque;
 
-	if (__builtin_expect(q != 0 && task != 0 && fn != 0, 1)) {
-		struct tp__deque_buf *a = q->buf;
-		uint64_t b = q->bottom;
-
-		if (__builtin_expect(b - q->top_seen <= a->mask &&
-					     !__atomic_load_n(&q->split_request, __ATOMIC_RELAXED),
-				     1)) {
-			task->fn_ = fn;
-			task->arg_ = arg;
-			task->thief_ = 0;
-			task->state_ = TP__FRAME_SPAWNED;
-			__atomic_store_n(&a->slots[b & a->mask], tp__item_of_frame(task),
-					 __ATOMIC_RELAXED);
-			q->bottom = b + 1;
-			return;
-		}
+	if (__builtin_expect(q != 0 && task != 0 && fn != 0 && !tp__deque_requested(q), 1) &&
+	    __builtin_expect(tp__deque_push_private(q, tp__item_of_frame(task)), 1)) {
+		task->fn_ = fn;
+		task->arg_ = arg;
+		task->thief_ = 0;
+		task->state_ = TP__FRAME_SPAWNED;
+		return;
 	}
 	tp__spawn_slow(task, fn, arg);
 }
@@ -95,22 +165,9 @@ static inline int tp__join_inline(tp_task *task)
 {
 	struct tp__deque *q = tp__self_deque;
 
-	if (__builtin_expect(q != 0 && task != 0, 1)) {
-		uint64_t b = q->bottom;
-
-		if (__builtin_expect(b > __atomic_load_n(&q->split, __ATOMIC_RELAXED), 1)) {
-			struct tp__deque_buf *a = q->buf;
-
-			if (__builtin_expect(
-				    __atomic_load_n(&a->slots[(b - 1) & a->mask],
-						    __ATOMIC_RELAXED) == tp__item_of_frame(task) &&
-					    !__atomic_load_n(&q->split_request, __ATOMIC_RELAXED),
-				    1)) {
-				q->bottom = b - 1;
-				return task->fn_(task->arg_);
-			}
-		}
-	}
+	if (__builtin_expect(q != 0 && task != 0 && !tp__deque_requested(q), 1) &&
+	    __builtin_expect(tp__deque_pop_private(q, tp__item_of_frame(task)) != 0, 1))
+		return task->fn_(task->arg_);
 	return tp__join_slow(task);
 }
 

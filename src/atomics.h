@@ -8,6 +8,8 @@
  *    under -Db_sanitize=thread): GCC/Clang __atomic builtins, which TSan understands. ck_pr's loads
  *    and stores are volatile accesses TSan reports as races, and TSan ignores stand-alone fences.
  *
+ * A pointer-to-pointer argument of the _ptr operations is written TP__PTR(&x), a cast to void **.
+ *
  * Orders, weakest first: _rlx (relaxed), _acq / _rel (acquire load / release store), and the
  * store-load pattern of Chase-Lev and of Dekker-style sleep/wake checks:
  *
@@ -32,7 +34,7 @@
 
 /* clang-format off */
 /* The operation tables below read best one line per operation. */
-#ifdef TP_ATOMICS_BUILTINS
+#if defined(TP_ATOMICS_BUILTINS)
 
 #define TP__RLX __ATOMIC_RELAXED
 #define TP__ACQ __ATOMIC_ACQUIRE
@@ -163,6 +165,11 @@ static inline void tp__compiler_barrier(void) { ck_pr_barrier(); }
 /* clang-format on */
 
 #undef TP__DEFINE
+
+#define TP__PTR(p)		    ((void **)(p))
+/* Plain words need no construction. */
+#define tp__shared_array_init(a, n) ((void)(a), (void)(n))
+#define tp__shared_array_fini(a, n) ((void)(a), (void)(n))
 
 /* A spin-wait hint (pause on x86): lets the sibling hyperthread run and saves power. */
 static inline void tp__cpu_relax(void)

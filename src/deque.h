@@ -31,12 +31,18 @@
  *     the current size.
  *
  * Who may run what at the same time
- *   | operation                                   | owner thread only | concurrent with       |
- *   |---------------------------------------------|-------------------|-----------------------|
- *   | tp__deque_push, _publish, _take, _take_top   | yes               | any number of steals  |
- *   | tp__deque_steal, _looks_nonempty            | no                | everything but init   |
- *   | tp__deque_init, _destroy                    | yes               | nothing               |
- *   tp__deque_steal is lock-free; the owner's operations are wait-free except growth's copy.
+ *   | function                                          | caller | alongside                    |
+ *   |---------------------------------------------------|--------|------------------------------|
+ *   | tp__deque_push, _push_slow, _reserve, _grow,      | owner  | steals and _looks_nonempty   |
+ *   |   _take, _take_shared, _publish, _has_private     |        | (never another owner's call) |
+ *   | tp__deque_push_private, _pop_private, _requested  | owner  | the same                     |
+ *   |   (in thread_pool_inline.h)                       |        |                              |
+ *   | tp__deque_steal, _steal_unless, _looks_nonempty   | any    | everything but init, destroy |
+ *   | tp__deque_init, _destroy                          | any    | nothing                      |
+ *   The owner is the worker whose deque it is. tp__deque_steal is lock-free; the owner's
+ *   operations are wait-free except growth's copy. The private push and pop live in the public
+ *   inline header because the inline tp_spawn()/tp_join() need them; tp__deque_push and
+ *   tp__deque_take are built on them, so there is one owner's end.
  */
 #ifndef TP_DEQUE_H
 #define TP_DEQUE_H
@@ -50,8 +56,8 @@
 #include "atomics.h"
 #include "thread_pool.h"
 
-/* struct tp__deque and struct tp__deque_buf are defined in thread_pool_inline.h: the inline
- * fast paths of tp_spawn() and tp_join() work on the owner's end. */
+/* struct tp__deque and struct tp__deque_buf, and the owner's private push and pop, are defined in
+ * thread_pool_inline.h: the inline fast paths of tp_spawn() and tp_join() work on the owner's end. */
 
 /* Result of a steal: a thief that lost a race may retry at once, an empty deque is not worth it. */
 enum tp__steal_result {
@@ -69,6 +75,9 @@ void tp__deque_destroy(struct tp__deque *q);
 /* Owner: copies [t, b) into a buffer twice the size and publishes it. NULL on ENOMEM. */
 struct tp__deque_buf *tp__deque_grow(struct tp__deque *q, struct tp__deque_buf *a, uint64_t t,
 				     uint64_t b);
+/* Owner: tp__deque_push() when the ring looked full: reads top again, grows the ring if it is
+ * full, then pushes. 0, or ENOMEM (nothing pushed). */
+int tp__deque_push_slow(struct tp__deque *q, void *item);
 
 /*
  * Owner only: makes every private item stealable, and answers a pending request. The store of
@@ -77,6 +86,7 @@ struct tp__deque_buf *tp__deque_grow(struct tp__deque *q, struct tp__deque_buf *
  */
 static inline void tp__deque_publish(struct tp__deque *q)
 {
+	TP__DEQUE_ASSERT_OWNER(q);
 	/* (stores of the slots, and of whatever the items point to) before (store of split),
 	 * release: pairs with the acquire load of split in tp__deque_steal. _sc: see above. */
 	tp__store_sc_u64(&q->split, q->bottom);
@@ -90,42 +100,23 @@ static inline bool tp__deque_has_private(const struct tp__deque *q)
 	return q->bottom > tp__load_rlx_u64(&q->split);
 }
 
-/* Owner only: true if a thief found the shared part empty since the last publication. */
-static inline bool tp__deque_requested(const struct tp__deque *q)
-{
-	return tp__load_rlx_u32(&q->split_request) != 0;
-}
-
 /*
  * Owner only. Pushes into the private part; the caller publishes when it wants the item
  * stealable. 0, or ENOMEM when the deque was full and could not grow (nothing pushed then).
  */
 static inline int tp__deque_push(struct tp__deque *q, void *item)
 {
-	uint64_t b = q->bottom;
-	struct tp__deque_buf *a = tp__load_rlx_ptr((void *const *)&q->buf);
-
-	if (b - q->top_seen > a->mask) {
-		/* (load of top) acquire, pairs with a thief's CAS of top: the thief's read of the
-		 * slot at the old top happens before we overwrite that slot after wrapping. */
-		q->top_seen = tp__load_acq_u64(&q->top);
-		if (b - q->top_seen > a->mask) {
-			a = tp__deque_grow(q, a, q->top_seen, b);
-			if (a == NULL)
-				return ENOMEM;
-		}
-	}
-	tp__store_rlx_ptr(&a->slots[b & a->mask], item);
-	q->bottom = b + 1;
-	return 0;
+	if (tp__deque_push_private(q, item))
+		return 0;
+	return tp__deque_push_slow(q, item);
 }
 
 /* Owner only: makes room for n more pushes, so that they cannot fail. 0 or ENOMEM. */
 static inline int tp__deque_reserve(struct tp__deque *q, uint64_t n)
 {
-	struct tp__deque_buf *a = tp__load_rlx_ptr((void *const *)&q->buf);
+	struct tp__deque_buf *a = tp__load_rlx_ptr(TP__PTR(&q->buf));
 
-	/* acquire: as in tp__deque_push. */
+	/* acquire: as in tp__deque_push_slow. */
 	q->top_seen = tp__load_acq_u64(&q->top);
 	while (q->bottom + n - q->top_seen > a->mask + 1) {
 		a = tp__deque_grow(q, a, q->top_seen, q->bottom);
@@ -137,7 +128,7 @@ static inline int tp__deque_reserve(struct tp__deque *q, uint64_t n)
 
 /*
  * Owner only, for the shared part: Chase-Lev's take with split as its bottom. Called when the
- * private part is empty (bottom == split).
+ * private part is empty (bottom == split): by tp__deque_take(), after tp__deque_pop_private().
  */
 static inline void *tp__deque_take_shared(struct tp__deque *q)
 {
@@ -146,17 +137,21 @@ static inline void *tp__deque_take_shared(struct tp__deque *q)
 	struct tp__deque_buf *a;
 	void *item;
 
+	TP__DEQUE_ASSERT_OWNER(q);
+	TP__ASSERT(tp__load_rlx_u64(&q->split) == b);
 	/* top only grows: if we already saw it at b, the shared part is empty without a fence. */
 	if (q->top_seen == b)
 		return NULL;
 	s = b - 1;
-	a = tp__load_rlx_ptr((void *const *)&q->buf);
+	a = tp__load_rlx_ptr(TP__PTR(&q->buf));
 	tp__store_sc_u64(&q->split, s);
 	/* (store of split) before (load of top), store-load: pairs with the fence between a
 	 * thief's loads of top and split. Either the thief sees the lowered split and backs off,
 	 * or we see its raised top; both can never take the same last item. */
 	tp__fence_sc();
 	t = tp__load_sc_u64(&q->top);
+	/* Thieves move top only up to a split they read, and split was at most b. */
+	TP__ASSERT(t <= b);
 	q->top_seen = t;
 	if ((int64_t)(s - t) < 0) {
 		/* Empty: restore split. */
@@ -179,16 +174,9 @@ static inline void *tp__deque_take_shared(struct tp__deque *q)
 /* Owner only. The newest item, or NULL when empty (items are never NULL). */
 static inline void *tp__deque_take(struct tp__deque *q)
 {
-	uint64_t b = q->bottom;
+	void *item = tp__deque_pop_private(q, NULL);
 
-	if (b > tp__load_rlx_u64(&q->split)) {
-		/* Private: no thief can see this slot. */
-		struct tp__deque_buf *a = tp__load_rlx_ptr((void *const *)&q->buf);
-
-		q->bottom = b - 1;
-		return tp__load_rlx_ptr(&a->slots[(b - 1) & a->mask]);
-	}
-	return tp__deque_take_shared(q);
+	return item != NULL ? item : tp__deque_take_shared(q);
 }
 
 /*
@@ -226,7 +214,7 @@ tp__deque_steal_unless(struct tp__deque *q, void **out, const uint32_t *done, ui
 		return TP__STEAL_EMPTY;
 	/* (load of buf) acquire, pairs with the release store of a grown buffer: its slots are
 	 * filled before we can see it. */
-	a = tp__load_acq_ptr((void *const *)&q->buf);
+	a = tp__load_acq_ptr(TP__PTR(&q->buf));
 	item = tp__load_rlx_ptr(&a->slots[t & a->mask]);
 	/* seq_cst CAS: only one of the thieves and the owner's take can move top past t. */
 	if (!tp__cas_u64(&q->top, t, t + 1))

@@ -1,6 +1,7 @@
 /*
- * test-deque.c - the Chase-Lev deque alone: owner LIFO, thieves FIFO, growth, and an owner racing
- * thieves with every item taken exactly once.
+ * test-deque.c - the Chase-Lev deque alone: owner LIFO, thieves FIFO, growth, the owner's private
+ * push and pop (the inline tp_spawn/tp_join's), and an owner racing thieves with every item taken
+ * exactly once. tests/model checks the same code under a model checker.
  */
 #include <pthread.h>
 
@@ -143,6 +144,38 @@ static void deque_private_part_is_invisible_until_published(void **state)
 	tp__deque_destroy(&q);
 }
 
+/* The owner end the inline tp_spawn()/tp_join() use: a private push until the ring looks full,
+ * and a pop of the newest private item only if it is the one wanted. */
+static void deque_private_push_and_pop_wanted(void **state)
+{
+	struct tp__deque q;
+	void *item;
+
+	(void)state;
+	assert_int_equal(tp__deque_init(&q, 4), 0);
+	assert_null(tp__deque_pop_private(&q, NULL));
+	for (long i = 0; i < 4; i++)
+		assert_true(tp__deque_push_private(&q, ITEM(i)));
+	/* Full: the private push refuses; tp__deque_push grows the ring. */
+	assert_false(tp__deque_push_private(&q, ITEM(4)));
+	assert_int_equal(tp__deque_push(&q, ITEM(4)), 0);
+	assert_true(q.buf->mask + 1 >= 8);
+	/* Only the newest item, and only if it is the one wanted. */
+	assert_null(tp__deque_pop_private(&q, ITEM(3)));
+	assert_ptr_equal(tp__deque_pop_private(&q, ITEM(4)), ITEM(4));
+	assert_ptr_equal(tp__deque_pop_private(&q, NULL), ITEM(3));
+	/* Published items are not private any more: the pop leaves them to take and steal. */
+	tp__deque_publish(&q);
+	assert_null(tp__deque_pop_private(&q, NULL));
+	assert_null(tp__deque_pop_private(&q, ITEM(2)));
+	assert_int_equal(tp__deque_steal(&q, &item), TP__STEAL_OK);
+	assert_ptr_equal(item, ITEM(0));
+	assert_ptr_equal(tp__deque_take(&q), ITEM(2));
+	assert_ptr_equal(tp__deque_take(&q), ITEM(1));
+	assert_null(tp__deque_take(&q));
+	tp__deque_destroy(&q);
+}
+
 /* Owner pushes and takes; thieves steal; every item must be taken exactly once. */
 struct race {
 	struct tp__deque q;
@@ -238,6 +271,7 @@ int main(void)
 		cmocka_unit_test(deque_mixed_ends),
 		cmocka_unit_test(deque_grows_and_keeps_order),
 		cmocka_unit_test(deque_private_part_is_invisible_until_published),
+		cmocka_unit_test(deque_private_push_and_pop_wanted),
 		cmocka_unit_test(deque_owner_and_thieves_take_each_item_once),
 	};
 
