@@ -88,10 +88,10 @@ struct wake_run {
 	/* Totals. */
 	long losses;
 	long delayed;
-	long refused;	   /* tp_enqueue/tp_enqueue_batch failed */
-	long bad_code;	   /* a wait or join returned something other than the item's code */
-	long no_request;   /* frames: no thief asked within LOSS_MS (no publication tested) */
-	long slow_finish;  /* the item started but did not finish within LOSS_MS */
+	long refused;	  /* tp_enqueue/tp_enqueue_batch failed */
+	long bad_code;	  /* a wait or join returned something other than the item's code */
+	long no_request;  /* frames: no thief asked within LOSS_MS (no publication tested) */
+	long slow_finish; /* the item started but did not finish within LOSS_MS */
 };
 
 static void report(const char *way, const struct wake_run *r)

@@ -38,7 +38,7 @@ static const char *child_status_text(int status)
 	}
 }
 
-#define assert_child_ok(status)                                                                   \
+#define assert_child_ok(status)                                                                    \
 	do {                                                                                       \
 		int st_ = (status);                                                                \
 		if (st_ != 0)                                                                      \
@@ -151,7 +151,8 @@ static void fork_while_threads_log(void **state)
 	tp_logger_destroy(lg.created);
 	fclose(devnull);
 	if (status != 0)
-		fail_msg("fork %d of 20: child status %d (%s)", i, status, child_status_text(status));
+		fail_msg("fork %d of 20: child status %d (%s)", i, status,
+			 child_status_text(status));
 }
 
 /* ---------------------------------------------------------------------------------------------

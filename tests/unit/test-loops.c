@@ -787,7 +787,8 @@ static void loops_outside_cancelled_by_shutdown_eshutdown(void **state)
 		tp_pool_destroy(q.pool);
 		if (q.rc != ESHUTDOWN)
 			fail_msg("%s: %d, expected ESHUTDOWN (%d)",
-				 reduce ? "tp_parallel_reduce" : "tp_parallel_for", q.rc, ESHUTDOWN);
+				 reduce ? "tp_parallel_reduce" : "tp_parallel_for", q.rc,
+				 ESHUTDOWN);
 		assert_int_equal(test_load(&q.v.calls), 0);
 		assert_int_equal(test_load(&q.ctx.calls), 0);
 		assert_int_equal(q.got.sum, 4242); /* written only on success */

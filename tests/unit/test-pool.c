@@ -93,9 +93,9 @@ static void pool_env_overrides_default_at_each_call(void **state)
  */
 struct warnings {
 	pthread_mutex_t lock;
-	int lines;    /* WARNING lines */
-	int naming;   /* of which: name TP_NUM_THREADS and the value */
-	int others;   /* lines at other levels */
+	int lines;  /* WARNING lines */
+	int naming; /* of which: name TP_NUM_THREADS and the value */
+	int others; /* lines at other levels */
 	const char *value;
 };
 
@@ -145,8 +145,8 @@ static void pool_env_threads_whitespace_and_malformed_values(void **state)
 		const char *value;
 		size_t threads; /* 0: one per CPU */
 	} good[] = {
-		{ "4", 4 },	 { " 4", 4 },	 { "4 ", 4 },	  { "\t3\n", 3 }, { "  2  ", 2 },
-		{ "010", 10 },	 { "0", 0 },	 { " 0 ", 0 },	  { "", 0 },	   { "00", 0 },
+		{ "4", 4 },    { " 4", 4 }, { "4 ", 4 },  { "\t3\n", 3 }, { "  2  ", 2 },
+		{ "010", 10 }, { "0", 0 },  { " 0 ", 0 }, { "", 0 },	  { "00", 0 },
 	};
 	static const char *const bad[] = {
 		"+4", "-1", "-0", "4x", "x4", "2000", "1025", "lots", "4 4", "0x4", "4.0", "1e2",

@@ -41,9 +41,9 @@ static void refs_set(tp_future *f, uint32_t refs)
 {
 	uint32_t v = word_load(f);
 
-	while (!__atomic_compare_exchange_n(&f->word, &v,
-					    (v & (TP__ST_MASK | TP__WAITERS)) | refs << TP__REF_SHIFT,
-					    false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+	while (!__atomic_compare_exchange_n(
+		&f->word, &v, (v & (TP__ST_MASK | TP__WAITERS)) | refs << TP__REF_SHIFT, false,
+		__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 		;
 }
 
