@@ -60,8 +60,9 @@ void tp__spawn_slow(tp_task *task, tp_task_fn fn, void *arg)
 	}
 	task->state_ = TP__FRAME_SPAWNED;
 	if (tp__deque_push(&w->deque, tp__item_of_frame(task)) != 0) {
-		/* No memory to grow the deque: run it now, as tp_join would. */
-		(void)run_inline(task);
+		/* No memory to grow the deque: leave it to the join, as outside every pool (running
+		 * it here would run it before the rest of its parent, which may wait for it). */
+		task->state_ = TP__FRAME_OUTSIDE;
 		return;
 	}
 	if (tp__deque_requested(&w->deque))

@@ -10,7 +10,8 @@
  * it) or a thief (release store, its very last access to the frame, which may live on the
  * spawner's stack and vanish as soon as the spawner sees DONE). The inline join, which pops the
  * frame it joins and runs it, returns the code and leaves the state SPAWNED: nobody looks at it
- * again. A frame spawned outside every pool is OUTSIDE until tp_join runs it.
+ * again. A frame spawned outside every pool, or on a worker whose deque could not grow, is
+ * OUTSIDE until tp_join runs it.
  */
 #ifndef TP_FRAME_H
 #define TP_FRAME_H

@@ -41,6 +41,8 @@ static inline uint64_t rng_next(uint64_t *s)
 	return x;
 }
 
+_Static_assert(TP__DEQUE_INITIAL > TP__INJECT_BATCH, "a batch fits an empty deque");
+
 /*
  * Takes up to `max` records from the injection queue: runs the oldest, pushes the rest on the
  * worker's deque and publishes them at once (they must never strand behind a busy worker).
@@ -59,10 +61,14 @@ static void *take_inject(struct tp__worker *w, size_t max)
 		__builtin_prefetch(batch[i], 1);
 	if (n > 1) {
 		/* Newest first, so that take() pops them oldest first. */
-		for (size_t i = n - 1; i >= 1; i--)
-			if (tp__deque_push(&w->deque, batch[i]) != 0)
-				/* No memory to grow the deque: hand it back. */
-				tp__inject_push(&pool->inject, batch[i]);
+		for (size_t i = n - 1; i >= 1; i--) {
+			/* Cannot fail: find() took this deque dry, and it never has fewer than
+			 * TP__DEQUE_INITIAL slots, more than a batch, so nothing grows. */
+			int err = tp__deque_push(&w->deque, batch[i]);
+
+			assert(err == 0);
+			(void)err;
+		}
 		tp__worker_publish(w);
 	}
 	return batch[0];
