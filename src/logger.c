@@ -82,6 +82,10 @@
  *   - prepare skips the loggers the forking thread is emitting through: it holds them, and its
  *     tp__log_emit() will unlock them. Its chain is left as it is in the child too: the child's
  *     only thread is that same thread inside the same sinks, and returns through them.
+ *   - Nothing on the way to a line takes a lock outside this file that fork() would leave held:
+ *     the timestamp is computed here, not by gmtime_r(), which in glibc takes tzset_lock (a child
+ *     forked while another thread held it hung in gmtime_r() in the tests); stdio's FILE locks
+ *     and malloc's are reset by glibc's fork().
  *   - The child unlocks what prepare took rather than re-initialising it: the forking thread
  *     owns those locks in the child, and unlocking them is POSIX's pthread_atfork recipe.
  *   - pthread_once is fork-safe in glibc: a fork during the singleton's set-up lets the child
@@ -520,6 +524,39 @@ static void tp__log_emit(struct tp_logger *logger, tp_log_level level, const str
 	(void)pthread_setcancelstate(cancel_state, NULL);
 }
 
+/*
+ * The UTC date and time of `t` into tm's year, month, day, hour, minute and second (POSIX time:
+ * every day has 86400 seconds), by the days-to-civil arithmetic of H. Hinnant's "chrono-Compatible
+ * Low-Level Date Algorithms". Not gmtime_r(): glibc's takes a lock of its own (tzset_lock), which
+ * a fork() while another thread holds it leaves locked forever in the child.
+ */
+static void tp__log_utc(time_t t, struct tm *tm)
+{
+	int64_t days = (int64_t)t / 86400, secs = (int64_t)t % 86400;
+	int64_t era, doe, yoe, doy, mp, year;
+
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	/* Days since 0000-03-01, so that a year ends with February and its leap day. */
+	days += 719468;
+	/* The 400-year era, and the day, year and March-based day and month within it. */
+	era = (days >= 0 ? days : days - 146096) / 146097;
+	doe = days - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	year = yoe + era * 400 + (mp >= 10);
+	memset(tm, 0, sizeof(*tm));
+	tm->tm_year = (int)(year - 1900);
+	tm->tm_mon = (int)(mp < 10 ? mp + 2 : mp - 10);
+	tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+	tm->tm_hour = (int)(secs / 3600);
+	tm->tm_min = (int)(secs / 60 % 60);
+	tm->tm_sec = (int)(secs % 60);
+}
+
 static const char *tp__log_basename(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -543,8 +580,7 @@ static void tp__log_vemit(struct tp_logger *lg, tp_log_level level, const char *
 	l.len = 0;
 	l.truncated = false;
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
-	if (gmtime_r(&ts.tv_sec, &tm) == NULL)
-		memset(&tm, 0, sizeof(tm));
+	tp__log_utc(ts.tv_sec, &tm);
 	tp__log_append(&l, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ %s [tid %ld] ", tm.tm_year + 1900,
 		       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		       (long)(ts.tv_nsec / 1000), tp_log_level_name(level), (long)gettid());

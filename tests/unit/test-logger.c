@@ -1338,8 +1338,9 @@ static void assert_child_ok(int status)
 struct gate {
 	sem_t entered;
 	sem_t release;
-	int calls; /* atomic */
-	tp_logger *second;
+	sem_t done; /* posted by each helper thread as its last act */
+	int calls;  /* atomic */
+	tp_logger *self, *second;
 	struct recorder rec;
 };
 
@@ -1359,7 +1360,10 @@ static void gate_sink(void *user, tp_log_level level, const char *line, size_t l
 
 static void *log_held_line(void *arg)
 {
-	tp_log(arg, TP_LOG_INFO, "held line");
+	struct gate *g = arg;
+
+	tp_log(g->self, TP_LOG_INFO, "held line");
+	sem_post(&g->done);
 	return NULL;
 }
 
@@ -1378,6 +1382,7 @@ static void *release_during_fork(void *arg)
 		sleep_ms(1);
 	sleep_ms(rl->delay_ms);
 	sem_post(&rl->gate->release);
+	sem_post(&rl->gate->done);
 	return NULL;
 }
 
@@ -1398,6 +1403,36 @@ static int child_after_held_sink(tp_logger *a, struct gate *g, tp_logger *b, str
 }
 
 /*
+ * Starts a detached thread: the child of a fork() cannot join the parent's threads, and TSan
+ * there would call a finished, unjoined one a leak.
+ */
+static int start_detached(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return rc;
+}
+
+/* sem_wait() for at most CHILD_TIMEOUT_S seconds. */
+static int sem_wait_bounded(sem_t *sem)
+{
+	struct timespec deadline;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += CHILD_TIMEOUT_S;
+	while ((rc = sem_timedwait(sem, &deadline)) != 0 && errno == EINTR)
+		;
+	return rc;
+}
+
+/*
  * fork() while another thread is inside a sink, holding its logger's lock, and about to need a
  * second logger and the registry. The fork waits for that line (the gate opens 50 ms into it),
  * and the child logs through both loggers at once.
@@ -1407,8 +1442,6 @@ static void logger_fork_waits_for_held_sink(void **state)
 	struct recorder rb;
 	struct gate g;
 	struct releaser rl = { .gate = &g, .delay_ms = 50 };
-	struct timespec deadline;
-	pthread_t holder, releaser;
 	tp_logger *a, *b;
 	double t0, forked_ms;
 	int status;
@@ -1416,23 +1449,25 @@ static void logger_fork_waits_for_held_sink(void **state)
 
 	(void)state;
 	parent_watchdog(true);
-	/* b first: the registry then lists b before a, so a prepare that blocked on a would do so
-	 * holding b's lock, the one a's sink needs. */
+	/*
+	 * b first: the registry then lists b before a, so a prepare that blocked on a would do so
+	 * holding b's lock, the one a's sink needs.
+	 */
 	b = recording_logger(TP_LOG_DEBUG, &rb, 8);
 	memset(&g, 0, sizeof(g));
 	assert_int_equal(sem_init(&g.entered, 0, 0), 0);
 	assert_int_equal(sem_init(&g.release, 0, 0), 0);
+	assert_int_equal(sem_init(&g.done, 0, 0), 0);
 	g.second = b;
 	rec_init(&g.rec, 8);
 	a = tp_logger_create(TP_LOG_DEBUG);
 	assert_non_null(a);
 	assert_int_equal(tp_logger_set_sink(a, gate_sink, &g), 0);
+	g.self = a;
 
-	assert_int_equal(pthread_create(&holder, NULL, log_held_line, a), 0);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += CHILD_TIMEOUT_S;
-	assert_int_equal(sem_timedwait(&g.entered, &deadline), 0); /* the holder holds a's lock */
-	assert_int_equal(pthread_create(&releaser, NULL, release_during_fork, &rl), 0);
+	assert_int_equal(start_detached(log_held_line, &g), 0);
+	assert_int_equal(sem_wait_bounded(&g.entered), 0); /* the holder holds a's lock */
+	assert_int_equal(start_detached(release_during_fork, &rl), 0);
 	t0 = now_ms();
 	__atomic_store_n(&rl.forking, 1, __ATOMIC_SEQ_CST);
 	pid = fork();
@@ -1440,8 +1475,8 @@ static void logger_fork_waits_for_held_sink(void **state)
 		_exit(child_after_held_sink(a, &g, b, &rb));
 	forked_ms = now_ms() - t0;
 	assert_true(pid > 0);
-	assert_int_equal(pthread_join(holder, NULL), 0);
-	assert_int_equal(pthread_join(releaser, NULL), 0);
+	assert_int_equal(sem_wait_bounded(&g.done), 0);
+	assert_int_equal(sem_wait_bounded(&g.done), 0);
 	status = wait_child(pid, WAIT_CHILD_MS);
 
 	assert_child_ok(status);
@@ -1455,6 +1490,7 @@ static void logger_fork_waits_for_held_sink(void **state)
 	tp_logger_destroy(b);
 	sem_destroy(&g.entered);
 	sem_destroy(&g.release);
+	sem_destroy(&g.done);
 	rec_free(&g.rec);
 	rec_free(&rb);
 	parent_watchdog(false);
