@@ -5,8 +5,8 @@
  * fork(), and with memory as the other threads left it: a mutex one of them held stays locked,
  * and a pool's workers are gone. One set of pthread_atfork() handlers, registered the first time
  * a pool or a logger is made, deals with both:
- *   - prepare (parent, before the fork): takes the registry of pools, so that no pool is being
- *     created or freed across the fork, then every logger (logger.c), so that none is mid-line;
+ *   - prepare (parent, before the fork): takes every logger (logger.c), so that none is mid-line,
+ *     then the registry of pools, so that no pool is being created or freed across the fork;
  *   - parent (after the fork): lets go of them, in reverse order;
  *   - child: the same for the loggers, which are usable at once; every pool of the registry
  *     becomes a pool that has been shut down (tp__pool_after_fork(), pool.c): it refuses new
@@ -18,6 +18,7 @@
  */
 #include <pthread.h>
 
+#include "fork.h"
 #include "logger_internal.h"
 #include "pool.h"
 
@@ -25,23 +26,26 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static tp_pool *registry; /* live pools, through fork_next; under registry_lock */
 static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
 
+/* The loggers first: their prepare backs off while a logger is busy, and a thread holding one
+ * (a sink) may create or destroy a pool, which takes the registry lock. Nothing logs while
+ * holding the registry lock, so taking it last cannot wait for a logger. */
 static void prepare(void)
 {
-	(void)pthread_mutex_lock(&registry_lock);
 	tp__logger_atfork_prepare();
+	(void)pthread_mutex_lock(&registry_lock);
 }
 
 static void parent(void)
 {
-	tp__logger_atfork_parent();
 	(void)pthread_mutex_unlock(&registry_lock);
+	tp__logger_atfork_parent();
 }
 
 static void child(void)
 {
-	tp__logger_atfork_child();
-	/* The forking thread holds it; it is the only thread now. */
+	/* The forking thread holds it, and is the only thread now. */
 	(void)pthread_mutex_unlock(&registry_lock);
+	tp__logger_atfork_child();
 	/* Whatever this thread was in the parent, it is no pool's worker here. */
 	tp__self = NULL;
 	tp__self_deque = NULL;

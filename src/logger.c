@@ -109,7 +109,7 @@
 #include "thread_pool.h"
 #include "atomics.h"
 #include "logger_internal.h"
-#include "pool.h" /* tp__fork_handlers_init() */
+#include "fork.h"
 
 /* Longest line, '\n' included, plus its terminating NUL. */
 #define TP__LOG_LINE_MAX 1024

@@ -35,6 +35,7 @@
 
 #include "thread_pool.h"
 #include "deque.h"
+#include "fork.h"
 #include "frame.h"
 #include "inject.h"
 #include "logger_internal.h"
@@ -67,15 +68,16 @@ struct tp__worker {
 
 struct tp_pool {
 	struct tp__inject inject;
-	/* Its own line, written by every outside submission; shut_state is cold (shut_lock). */
+	/* Its own line, written by every outside submission; the rest of it is cold. */
 	alignas(TP__CACHE_LINE) uint64_t gate; /* accepted << 1 | CLOSED */
-	uint32_t shut_state;		       /* 0 none, 1 in progress, 2 joined */
-	/* Read-mostly from here. */
-	alignas(TP__CACHE_LINE) uint32_t mode; /* enum tp__mode */
-	uint32_t stop;			       /* set once quiescent: workers exit */
 	/* Records whose retirement a worker left to their claimer (future.h, DEQUEUED): while
 	 * some are out, a worker parked during a shutdown re-checks now and then. Rarely written. */
 	uint64_t handed;
+	tp_pool *fork_prev, *fork_next; /* the registry of live pools (fork.c), under its lock */
+	uint32_t shut_state;		/* 0 none, 1 in progress, 2 joined; under shut_lock */
+	/* Read-mostly from here. */
+	alignas(TP__CACHE_LINE) uint32_t mode; /* enum tp__mode */
+	uint32_t stop;			       /* set once quiescent: workers exit */
 	size_t n;
 	struct tp__worker *workers; /* [n], cache-line aligned */
 	struct tp__home *home;
@@ -83,7 +85,6 @@ struct tp_pool {
 	const uint32_t *log_threshold; /* the logger's threshold word (logger.c) */
 	struct tp__park park;
 	pthread_mutex_t shut_lock; /* serialises shutdown calls (cold path only) */
-	tp_pool *fork_prev, *fork_next; /* the registry of live pools (fork.c) */
 };
 
 /*
@@ -122,10 +123,6 @@ void *tp__worker_find(struct tp__worker *w, size_t inject_max);
 /* A worker waits for f while running other tasks; returns when f is final or at the deadline. */
 int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct timespec *deadline);
 
-/* fork.c: the registry of live pools, and the fork() handlers (registered once). */
-void tp__fork_handlers_init(void);
-void tp__fork_track(tp_pool *pool);
-void tp__fork_untrack(tp_pool *pool);
 /* pool.c: in the child of a fork(), makes an inherited pool a shut-down one (fork.c). */
 void tp__pool_after_fork(tp_pool *pool);
 

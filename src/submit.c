@@ -86,7 +86,7 @@ static inline void injected(tp_pool *pool)
 }
 
 /* Forks from a task of this pool, onto the worker's own deque. */
-static int fork_records(tp_pool *pool, struct tp__worker *w, struct tp_future *chain, size_t n,
+static int fork_records(struct tp__worker *w, struct tp_future *chain, size_t n,
 			struct tp_future **out)
 {
 	if (tp__deque_reserve(&w->deque, n) != 0)
@@ -96,7 +96,7 @@ static int fork_records(tp_pool *pool, struct tp__worker *w, struct tp_future *c
 	for (size_t i = 0; i < n; i++)
 		(void)tp__deque_push(&w->deque, out[i]); /* cannot fail after the reserve */
 	/* A future may be waited for from anywhere: make it (and older frames) stealable. */
-		tp__worker_publish(w);
+	tp__worker_publish(w);
 	return 0;
 }
 
@@ -131,7 +131,7 @@ int tp__submit(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_gro
 	chain = alloc_chain(pool, cache, fn, args, n, group);
 	if (chain == NULL)
 		return ENOMEM;
-	err = fork ? fork_records(pool, w, chain, n, out) : inject_records(pool, chain, n, out);
+	err = fork ? fork_records(w, chain, n, out) : inject_records(pool, chain, n, out);
 	if (err != 0)
 		free_chain(chain, cache);
 	return err;
