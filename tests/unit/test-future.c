@@ -384,6 +384,56 @@ static void future_wait_nohelp_past_deadline_any_sign_etimedout(void **state)
 	past_deadlines_time_out_at_once(true);
 }
 
+/* The same from a task, on the other worker of a pool of 2, for both waits. */
+struct past_inside {
+	tp_future *target; /* running on the other worker */
+	int rc[2][2];	   /* [deadline][wait_until, nohelp] */
+};
+
+static int past_inside_task(void *arg)
+{
+	struct past_inside *p = arg;
+	const struct timespec past[2] = { { -1, 0 }, { 0, 0 } };
+
+	for (int i = 0; i < 2; i++) {
+		p->rc[i][0] = tp_future_wait_until(p->target, &past[i]);
+		p->rc[i][1] = tp_future_wait_nohelp(p->target, &past[i]);
+	}
+	return 0;
+}
+
+static void future_wait_past_deadline_inside_task_etimedout(void **state)
+{
+	long gate = 0;
+	tp_pool *pool = test_pool_new(2);
+	struct past_inside p = { NULL, { { -1, -1 }, { -1, -1 } } };
+	tp_future *w;
+	struct timespec d;
+	int rc;
+
+	(void)state;
+	p.target = tp_enqueue(pool, wait_gate, &gate);
+	assert_non_null(p.target);
+	while (tp_future_state(p.target) != TP_FUTURE_RUNNING)
+		test_sleep_us(100);
+	w = tp_enqueue(pool, past_inside_task, &p);
+	assert_non_null(w);
+	d = test_deadline_ms(2000);
+	rc = tp_future_wait_until(w, &d);
+	test_store(&gate, 1); /* also ends a wait that never returned */
+	assert_int_equal(tp_future_wait(w), 0);
+	assert_int_equal(tp_future_wait(p.target), 0);
+	tp_future_release(w);
+	tp_future_release(p.target);
+	tp_pool_destroy(pool);
+	if (rc != 0)
+		fail_msg("the waiting task did not return within 2 s");
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(p.rc[i][0], ETIMEDOUT);
+		assert_int_equal(p.rc[i][1], ETIMEDOUT);
+	}
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Waiting for an ancestor: a task running lower on the waiter's own stack can never finish
  * while the waiter waits, so the wait is EDEADLK instead of a hang.
@@ -660,6 +710,7 @@ int main(void)
 		cmocka_unit_test(future_release_before_completion_still_runs),
 		cmocka_unit_test(future_wait_until_past_deadline_any_sign_etimedout),
 		cmocka_unit_test(future_wait_nohelp_past_deadline_any_sign_etimedout),
+		cmocka_unit_test(future_wait_past_deadline_inside_task_etimedout),
 		cmocka_unit_test(future_wait_for_ancestor_edeadlk),
 		cmocka_unit_test(future_wait_for_own_future_edeadlk),
 		cmocka_unit_test(future_wait_until_for_ancestor_edeadlk),
