@@ -61,6 +61,14 @@
  *                            tasks below it on its stack: EDEADLK (it used to hang)
  *   FUZZ_CONCURRENT_SHUTDOWN every client may shut down, so shutdowns overlap: each returns only
  *                            once the pool is shut down
+ * and for a bug this fuzzer found (open; on by default):
+ *   FUZZ_HELP_WAIT_STARVES   tasks wait without a deadline with tp_future_wait(). A worker that
+ *                            waits that way for a task running outside the pool (claimed by
+ *                            tp_future_wait_nohelp() on a client) blocks on the future's word
+ *                            once it finds no work, and nothing wakes it when that task then
+ *                            submits more work; with every worker so blocked the new work never
+ *                            runs and the wait never ends. Off: such waits poll, with a
+ *                            millisecond deadline in a loop.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -93,6 +101,9 @@
 #endif
 #ifndef FUZZ_CONCURRENT_SHUTDOWN
 #define FUZZ_CONCURRENT_SHUTDOWN 1
+#endif
+#ifndef FUZZ_HELP_WAIT_STARVES
+#define FUZZ_HELP_WAIT_STARVES 1
 #endif
 /* An input running longer than this is a hang: the watchdog aborts. */
 #ifndef FUZZ_HANG_SECONDS
@@ -210,6 +221,7 @@ struct slot {
 	int refused;	       /* atomic */
 	int cancel_tried;      /* atomic: set before any tp_future_cancel/tp_group_cancel */
 	int cancelled;	       /* atomic: tp_future_cancel returned true */
+	int shared;	       /* atomic: a reference went to the mailbox (a client may run it) */
 	int at_limit;	       /* atomic: its reference count was taken to the top (retain_many) */
 	int limit_lock;	       /* atomic: a retain_many on it is in progress */
 	const char *where;     /* atomic: the operation its program runs now */
@@ -446,6 +458,27 @@ static void check_wait(const struct slot *s, tp_future *f, int rc, bool timed, c
 	check_final(s, f, rc, what);
 }
 
+/* tp_future_wait(); with FUZZ_HELP_WAIT_STARVES off, on a worker, a loop of short waits. */
+static int wait_forever(tp_future *f)
+{
+	int rc;
+
+	if (FUZZ_HELP_WAIT_STARVES || on_harness_thread)
+		return tp_future_wait(f);
+	do {
+		struct timespec t;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		t.tv_nsec += 1000000;
+		if (t.tv_nsec >= 1000000000L) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000L;
+		}
+		rc = tp_future_wait_until(f, &t);
+	} while (rc == ETIMEDOUT);
+	return rc;
+}
+
 /* A submission from the calling thread was refused with code e: is that documented here? */
 static void check_refused(const char *what, int e)
 {
@@ -578,7 +611,7 @@ static void wait_parent(struct slot *s)
 
 	if (pf == NULL)
 		return;
-	rc = tp_future_wait(pf);
+	rc = wait_forever(pf);
 	check_wait(s->parent, pf, rc, false, "tp_future_wait() on the parent's future");
 	tp_future_release(pf);
 }
@@ -740,11 +773,17 @@ static void op_cancel(struct ctx *c, unsigned arg)
 	}
 }
 
-/* May the calling program wait for h without a deadline? */
-static bool may_block_on(const struct ctx *c, const struct held *h)
+/*
+ * May the calling program wait for h without a deadline? A task on a worker that waits with
+ * tp_future_wait_nohelp() runs nothing else: not for a task a client may be running (it may
+ * need this worker), which only a shared one can be.
+ */
+static bool may_block_on(const struct ctx *c, const struct held *h, bool nohelp)
 {
 	/* One that runs below us on this stack: EDEADLK at once (FUZZ_ANCESTOR_WAIT). */
-	return c->task == NULL || h->own || (FUZZ_ANCESTOR_WAIT && on_my_stack(h->s));
+	if (c->task == NULL || (FUZZ_ANCESTOR_WAIT && on_my_stack(h->s)))
+		return true;
+	return h->own && !(nohelp && !on_harness_thread && LD(&h->s->shared));
 }
 
 static void op_wait(struct ctx *c, unsigned arg)
@@ -754,8 +793,8 @@ static void op_wait(struct ctx *c, unsigned arg)
 
 	if (h == NULL)
 		return;
-	if (may_block_on(c, h))
-		check_wait(h->s, h->f, tp_future_wait(h->f), false, "tp_future_wait()");
+	if (may_block_on(c, h, false))
+		check_wait(h->s, h->f, wait_forever(h->f), false, "tp_future_wait()");
 	else
 		check_wait(h->s, h->f, tp_future_wait_until(h->f, &past), true,
 			   "tp_future_wait_until(past)");
@@ -827,13 +866,16 @@ static void op_timed_wait(struct ctx *c, unsigned arg, bool nohelp)
 
 	if (h == NULL)
 		return;
-	if (kind == DL_NONE && !may_block_on(c, h))
-		kind = DL_ZERO;
 	if (nohelp && on_harness_thread && !FUZZ_NOHELP_OUTSIDE)
 		nohelp = false;
+	if (kind == DL_NONE && !may_block_on(c, h, nohelp))
+		kind = DL_ZERO;
 	dl = make_deadline(&t, kind, arg);
 	what = nohelp ? "tp_future_wait_nohelp()" : "tp_future_wait_until()";
-	rc = nohelp ? tp_future_wait_nohelp(h->f, dl) : tp_future_wait_until(h->f, dl);
+	if (nohelp)
+		rc = tp_future_wait_nohelp(h->f, dl);
+	else
+		rc = dl == NULL ? wait_forever(h->f) : tp_future_wait_until(h->f, dl);
 	if (kind == DL_INVALID) {
 		if (rc != EINVAL)
 			fail("%s with tv_nsec %ld returned %s, not EINVAL", what, t.tv_nsec,
@@ -871,6 +913,7 @@ static void op_share(struct ctx *c, unsigned arg)
 
 	if (h == NULL)
 		return;
+	ST(&h->s->shared, 1);
 	r = retain(h->s, h->f);
 	if (r == NULL)
 		return;
@@ -1307,7 +1350,7 @@ static void leaf_submit(void)
 		return;
 	}
 	accepted(s, f);
-	check_wait(s, f, tp_future_wait(f), false, "tp_future_wait() in a frame");
+	check_wait(s, f, wait_forever(f), false, "tp_future_wait() in a frame");
 	tp_future_release(f);
 }
 
