@@ -40,7 +40,8 @@
  *   - Loops run each iteration exactly once (or none when they fail), reductions combine in
  *     iteration order, joins return their frame's code, groups return the first failure.
  *   - Nothing hangs: a watchdog thread aborts when one input runs longer than FUZZ_HANG_SECONDS,
- *     after printing what each client, the main thread and each running task was doing.
+ *     after printing what each client, the main thread and each running task was doing (and,
+ *     with TP_FUZZ_HANG_GDB=1 in the environment, every thread's stack, through gdb).
  *   - At the end of each input the pool is destroyed and every reference released, so
  *     LeakSanitizer sees everything freed.
  *
@@ -379,7 +380,19 @@ static void *watchdog_main(void *arg)
 		nanosleep(&t, NULL);
 		t0 = LD(&input_started_ns);
 		if (t0 != 0 && now_ns() - t0 > (uint64_t)FUZZ_HANG_SECONDS * 1000000000u) {
+			const char *gdb = getenv("TP_FUZZ_HANG_GDB");
+
 			report_hang();
+			/* Every thread's stack, for a hang that does not reproduce at will. */
+			if (gdb != NULL && *gdb != '\0' && strcmp(gdb, "0") != 0) {
+				char cmd[128];
+
+				snprintf(cmd, sizeof(cmd),
+					 "gdb -p %d -batch -ex 'thread apply all bt' 1>&2",
+					 (int)getpid());
+				if (system(cmd) != 0)
+					fprintf(stderr, "fuzz-api: %s failed\n", cmd);
+			}
 			abort();
 		}
 	}

@@ -12,6 +12,7 @@
 #   TP_FUZZ_CC       the compiler (default clang)
 #   TP_FUZZ_CFLAGS   extra compiler flags, e.g. -DFUZZ_ANCESTOR_WAIT=0 (switches: fuzz-api.c)
 #   TP_FUZZ_ARGS     extra libFuzzer arguments, e.g. -seed=1
+#   TP_FUZZ_HANG_GDB 0 to keep gdb out of hang reports (default: 1 when gdb is installed)
 #
 # Exit status: 0 if libFuzzer finished and found nothing; 1 if it found a failure or the build
 # failed; 77 (meson's "skipped") if clang, its libFuzzer runtime or pkg-config's ck and
@@ -82,6 +83,11 @@ mkdir -p "$work/corpus" "$work/artifacts"
 cp "$here"/corpus/* "$work/corpus/"
 
 echo "fuzz-api: fuzzing for $seconds s over $(ls "$work/corpus" | wc -l) seeds (log: $work/fuzz.log)"
+# A hang report then shows every thread's stack too (fuzz-api.c's watchdog runs gdb).
+if [ -z "${TP_FUZZ_HANG_GDB:-}" ] && command -v gdb >/dev/null 2>&1; then
+	TP_FUZZ_HANG_GDB=1
+	export TP_FUZZ_HANG_GDB
+fi
 # -error_exitcode and -timeout_exitcode: libFuzzer's defaults (77, 70) would read as "skipped".
 # shellcheck disable=SC2086
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} "$bin" \
