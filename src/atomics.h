@@ -7,8 +7,12 @@
  *  - TP_ATOMICS_BUILTINS (the ThreadSanitizer build, meson -Datomics=builtins, chosen automatically
  *    under -Db_sanitize=thread): GCC/Clang __atomic builtins, which TSan understands. ck_pr's loads
  *    and stores are volatile accesses TSan reports as races, and TSan ignores stand-alone fences.
+ *  - TP_ATOMICS_RELACY (C++ only, the model checker's: tests/model): each operation is a Relacy
+ *    atomic access with the C11 order the ck backend gives it, so the models run this code.
  *
- * A pointer-to-pointer argument of the _ptr operations is written TP__PTR(&x), a cast to void **.
+ * A shared word that a struct in the public header holds is declared TP__SHARED(T): T in C, an
+ * atomic object in the model. A pointer-to-pointer argument of the _ptr operations is written
+ * TP__PTR(&x) (a cast to void ** in C, the typed atomic in the model).
  *
  * Orders, weakest first: _rlx (relaxed), _acq / _rel (acquire load / release store), and the
  * store-load pattern of Chase-Lev and of Dekker-style sleep/wake checks:
@@ -34,7 +38,71 @@
 
 /* clang-format off */
 /* The operation tables below read best one line per operation. */
-#if defined(TP_ATOMICS_BUILTINS)
+#if defined(TP_ATOMICS_RELACY)
+
+/*
+ * The model checker's backend: C++ under Relacy, in tests/model only, never in a library build.
+ * Shared words are Relacy atomics, and every operation calls the model's harness
+ * (tests/model/harness.hpp, included before this header) with the order its name states and its
+ * call site. The harness gives it its C11 order in the ck backend (acquire / release _sc
+ * accesses, seq_cst fences and read-modify-writes), which the builtins backend at least matches,
+ * and, in a mutation test, weakens the one chosen by function and address.
+ */
+#ifndef __cplusplus
+#error "TP_ATOMICS_RELACY is the model checker's C++ backend (tests/model)"
+#endif
+
+#define TP__SHARED(T)		    rl::atomic<T>
+#define TP__PTR(p)		    (p)
+#define TP__ASSERT(x)		    RL_ASSERT(x)
+#define TP__SITE(p)		    tp__model_site(#p, $)
+#define TP__LOAD_RLX(p)		    tp__model_load((p), TP__MO_RLX, TP__SITE(p))
+#define TP__STORE_RLX(p, v)	    tp__model_store((p), (v), TP__MO_RLX, TP__SITE(p))
+
+#define tp__load_rlx_u32(p)	    tp__model_load((p), TP__MO_RLX, TP__SITE(p))
+#define tp__load_acq_u32(p)	    tp__model_load((p), TP__MO_ACQ, TP__SITE(p))
+#define tp__load_sc_u32(p)	    tp__model_load((p), TP__MO_SC, TP__SITE(p))
+#define tp__store_rlx_u32(p, v)	    tp__model_store((p), (v), TP__MO_RLX, TP__SITE(p))
+#define tp__store_rel_u32(p, v)	    tp__model_store((p), (v), TP__MO_REL, TP__SITE(p))
+#define tp__store_sc_u32(p, v)	    tp__model_store((p), (v), TP__MO_SC, TP__SITE(p))
+#define tp__cas_u32(p, o, n)	    tp__model_cas((p), (o), (n), TP__SITE(p))
+#define tp__cas_value_u32(p, o, n)  tp__model_cas_value((p), (o), (n), TP__SITE(p))
+#define tp__fas_u32(p, v)	    tp__model_swap((p), (v), TP__SITE(p))
+#define tp__faa_u32(p, v)	    tp__model_add((p), (v), TP__SITE(p))
+
+#define tp__load_rlx_u64(p)	    tp__model_load((p), TP__MO_RLX, TP__SITE(p))
+#define tp__load_acq_u64(p)	    tp__model_load((p), TP__MO_ACQ, TP__SITE(p))
+#define tp__load_sc_u64(p)	    tp__model_load((p), TP__MO_SC, TP__SITE(p))
+#define tp__store_rlx_u64(p, v)	    tp__model_store((p), (v), TP__MO_RLX, TP__SITE(p))
+#define tp__store_rel_u64(p, v)	    tp__model_store((p), (v), TP__MO_REL, TP__SITE(p))
+#define tp__store_sc_u64(p, v)	    tp__model_store((p), (v), TP__MO_SC, TP__SITE(p))
+#define tp__cas_u64(p, o, n)	    tp__model_cas((p), (o), (n), TP__SITE(p))
+#define tp__cas_value_u64(p, o, n)  tp__model_cas_value((p), (o), (n), TP__SITE(p))
+#define tp__fas_u64(p, v)	    tp__model_swap((p), (v), TP__SITE(p))
+#define tp__faa_u64(p, v)	    tp__model_add((p), (v), TP__SITE(p))
+#define tp__or_u64(p, v)	    ((void)tp__model_or((p), (v), TP__SITE(p)))
+#define tp__fetch_or_u64(p, v)	    tp__model_or((p), (v), TP__SITE(p))
+#define tp__and_u64(p, v)	    ((void)tp__model_and((p), (v), TP__SITE(p)))
+
+#define tp__load_rlx_ptr(p)	    tp__model_load((p), TP__MO_RLX, TP__SITE(p))
+#define tp__load_acq_ptr(p)	    tp__model_load((p), TP__MO_ACQ, TP__SITE(p))
+#define tp__load_sc_ptr(p)	    tp__model_load((p), TP__MO_SC, TP__SITE(p))
+#define tp__store_rlx_ptr(p, v)	    tp__model_store((p), (v), TP__MO_RLX, TP__SITE(p))
+#define tp__store_rel_ptr(p, v)	    tp__model_store((p), (v), TP__MO_REL, TP__SITE(p))
+#define tp__store_sc_ptr(p, v)	    tp__model_store((p), (v), TP__MO_SC, TP__SITE(p))
+#define tp__cas_ptr(p, o, n)	    tp__model_cas((p), (o), (n), TP__SITE(p))
+#define tp__cas_value_ptr(p, o, n)  tp__model_cas_value((p), (o), (n), TP__SITE(p))
+#define tp__fas_ptr(p, v)	    tp__model_swap((p), (v), TP__SITE(p))
+
+#define tp__fence_sc()		    tp__model_fence(TP__SITE())
+#define tp__compiler_barrier()	    ((void)0)
+#define tp__cpu_relax()		    rl::yield(1, $)
+
+/* Relacy's atomics must be constructed: the slots of a buffer from malloc, for instance. */
+#define tp__shared_array_init(a, n) tp__model_construct((a), (n))
+#define tp__shared_array_fini(a, n) tp__model_destruct((a), (n))
+
+#elif defined(TP_ATOMICS_BUILTINS)
 
 #define TP__RLX __ATOMIC_RELAXED
 #define TP__ACQ __ATOMIC_ACQUIRE
@@ -161,11 +229,12 @@ static inline void tp__fence_sc(void) { ck_pr_fence_memory(); }
 
 static inline void tp__compiler_barrier(void) { ck_pr_barrier(); }
 
-#endif /* TP_ATOMICS_BUILTINS */
+#endif /* TP_ATOMICS_RELACY, TP_ATOMICS_BUILTINS, ck_pr */
 /* clang-format on */
 
 #undef TP__DEFINE
 
+#ifndef TP_ATOMICS_RELACY
 #define TP__PTR(p)		    ((void **)(p))
 /* Plain words need no construction. */
 #define tp__shared_array_init(a, n) ((void)(a), (void)(n))
@@ -180,6 +249,7 @@ static inline void tp__cpu_relax(void)
 	tp__compiler_barrier();
 #endif
 }
+#endif /* !TP_ATOMICS_RELACY */
 
 /*
  * Happens-before edges through code TSan does not instrument (liburcu's wfcqueue lives in a

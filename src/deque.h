@@ -188,8 +188,9 @@ static inline void *tp__deque_take(struct tp__deque *q)
  * cannot change without top moving, which fails the CAS. So such a steal only takes items the
  * owner published while it was still running the frame.
  */
-static inline enum tp__steal_result
-tp__deque_steal_unless(struct tp__deque *q, void **out, const uint32_t *done, uint32_t done_value)
+static inline enum tp__steal_result tp__deque_steal_unless(struct tp__deque *q, void **out,
+							   const TP__SHARED(uint32_t) * done,
+							   uint32_t done_value)
 {
 	/* (load of top) acquire, pairs with the CAS of another thief or of the owner's take. */
 	uint64_t t = tp__load_sc_u64(&q->top);
@@ -215,6 +216,8 @@ tp__deque_steal_unless(struct tp__deque *q, void **out, const uint32_t *done, ui
 	/* (load of buf) acquire, pairs with the release store of a grown buffer: its slots are
 	 * filled before we can see it. */
 	a = tp__load_acq_ptr(TP__PTR(&q->buf));
+	/* With a stale t, this may read a slot of a grown buffer that was never written (t was
+	 * stolen before the owner copied [top, bottom)); top has moved past t, so the CAS fails. */
 	item = tp__load_rlx_ptr(&a->slots[t & a->mask]);
 	/* seq_cst CAS: only one of the thieves and the owner's take can move top past t. */
 	if (!tp__cas_u64(&q->top, t, t + 1))
