@@ -8,7 +8,7 @@
  *   the ck backend, the one built by default: an _sc load is an acquire load, an _sc store a
  *   release store, tp__fence_sc() a seq_cst fence, a read-modify-write seq_cst (not a full
  *   barrier: x86 makes it one, which the runtime does not rely on, src/atomics.h). The builtins
- *   backend gives the _sc accesses seq_cst and leaves the fence empty: the "sc" reading below.
+ *   backend is at least as strong (seq_cst _sc accesses, the same fence), so the models cover it.
  *   Relacy models store buffering (a load may return an older store unless a fence or
  *   happens-before forbids it), so a missing store-load fence shows; it does not model a load
  *   that reads a store coming later in its own thread (load buffering), so an order that only
@@ -18,9 +18,9 @@
  *   A mutant names one call site (the function it is in, or "*" for any, the kind of operation,
  *   a piece of the address expression) and weakens it: the order to relaxed, an _sc or seq_cst
  *   order to acquire / release (acq_rel for a read-modify-write), or a fence to nothing. It may
- *   also switch to the "sc" reading: _sc accesses seq_cst and every fence empty, as the builtins
- *   backend does; there an _sc access weakened to acquire / release shows whether the _sc order
- *   alone carried a store-load pattern. A mutant
+ *   also switch to the "sc" reading: _sc accesses seq_cst and every fence empty, which is what
+ *   the builtins backend was before its fence became real; there an _sc access weakened to
+ *   acquire / release shows whether the _sc order alone carried a store-load pattern. A mutant
  *   without a call site is a change in a model's own code (a step of a transcribed protocol left
  *   out, or an older version of it), which that code asks for with tp_model_mutated(). A model
  *   must fail under each of its mutants unless the mutant says why it survives;
