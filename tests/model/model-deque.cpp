@@ -192,7 +192,7 @@ const tp_model_mutant mutants[] = {
 	  "and take the same item (with fences, Relacy's seq_cst fences order more than C11's and "
 	  "hide it)" },
 	{ "sc-accesses-only", TP_MODEL_SC, NULL, TP__KIND_NONE, "", 0, true,
-	  "the builtins backend's reading, seq_cst _sc accesses and empty fences (the deque's _sc "
+	  "the builtins backend as it was, seq_cst _sc accesses and empty fences (the deque's _sc "
 	  "accesses carry its store-load orders alone: expected to survive)" },
 	{ "take-split-not-sc", TP_MODEL_SC, "tp__deque_take_shared", TP__KIND_STORE, "&q->split",
 	  TP_MODEL_TO_ACQ_REL, false,
