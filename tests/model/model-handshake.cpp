@@ -51,14 +51,21 @@ template <class Derived, unsigned Threads> struct handshake_suite : rl::test_sui
 		return it;
 	}
 
+	/* The model's number of a worker (its index may be spread over bitmap words). */
+	size_t i_of(struct tp__worker *w)
+	{
+		return (size_t)(w - workers);
+	}
+
 	/* A worker that found work: one steal from every other deque, as steal_round does. */
 	void steal_round(struct tp__worker *w)
 	{
 		for (size_t k = 0; k < pool.n; k++) {
 			void *p;
 
-			if (k != w->index &&
+			if (k != i_of(w) &&
 			    tp__deque_steal(&pool.workers[k].deque, &p) == TP__STEAL_OK) {
+				RL_ASSERT(p != NULL);
 				RL_ASSERT(static_cast<item *>(p)->payload($) == 7);
 				taken++;
 				return;
