@@ -217,7 +217,10 @@ TP_API int tp_enqueue_batch(tp_pool *pool, tp_task_fn fn, void *const *args, siz
  *    (leapfrogging). It never runs unrelated work, so its stack stays bounded by the recursion.
  *  - tp_future_wait() / tp_future_wait_until() on a worker run any pending task of the pool (own
  *    deque, injection queue, steals): best throughput, but a waiter holding a lock could run a task
- *    that needs the same lock. tp_future_wait_nohelp() runs nothing else.
+ *    that needs the same lock. tp_future_wait_nohelp() runs nothing else. A worker that finds
+ *    nothing to run sleeps until the task finishes, looking for new work now and then (after
+ *    1 ms, then less and less often, at least every 32 ms), so work submitted while every worker
+ *    waits still runs.
  *  - Loops (tp_parallel_for/reduce) and groups wait like tp_join() and tp_future_wait() resp.
  * --------------------------------------------------------------------------------------------- */
 

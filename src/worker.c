@@ -7,9 +7,13 @@
  * then parks (park.h); during a shutdown it first checks for quiescence (pool.h).
  *
  * Waiting on a worker (tp__worker_help): the waiter runs whatever it finds, as above, until the
- * future is final. With nothing to run it blocks on the future's word: every task still pending
- * then sits where an active worker will find it (a worker blocks only with an empty deque, and
- * only its owner fills a deque), so the waited-for task always progresses.
+ * future is final. With nothing to run it sleeps on the future's word, and its final status
+ * wakes it. A sleeping waiter is not parked: work submitted meanwhile wakes parked workers only.
+ * Pending work sits where an active worker will find it (a worker sleeps only with an empty
+ * deque, and only its owner fills a deque), except when no worker is active: every one waits,
+ * and the awaited task runs on a thread outside the pool (tp_future_wait_nohelp() claimed it)
+ * and submits work it then waits for. So a sleeping waiter looks for work again now and then,
+ * after 1 ms at first, doubling up to 32 ms.
  */
 #include <assert.h>
 #include <errno.h>
@@ -25,6 +29,11 @@
 
 /* How often a worker parked during a shutdown looks again while a record is handed out. */
 #define HANDED_RECHECK_NS (1000 * 1000)
+
+/* How often a helping waiter with nothing to run looks for new work: after 1 ms at first, then
+ * doubling up to every 32 ms (a long wait costs about 30 wake-ups a second). */
+#define HELP_POLL_MIN_NS (1000 * 1000)
+#define HELP_POLL_MAX_NS (32 * 1000 * 1000)
 
 TP__TLS struct tp__worker *tp__self;
 TP__TLS struct tp__deque *tp__self_deque;
@@ -288,12 +297,34 @@ void *tp__worker_main(void *arg)
 	return NULL;
 }
 
+/* The earlier of the waiter's deadline (NULL: none) and `ns` from now, in *out; returns out. */
+static const struct timespec *poll_deadline(const struct timespec *deadline, long ns,
+					    struct timespec *out)
+{
+	clock_gettime(CLOCK_MONOTONIC, out);
+	out->tv_nsec += ns;
+	while (out->tv_nsec >= 1000000000L) {
+		out->tv_sec++;
+		out->tv_nsec -= 1000000000L;
+	}
+	if (deadline != NULL &&
+	    (deadline->tv_sec < out->tv_sec ||
+	     (deadline->tv_sec == out->tv_sec && deadline->tv_nsec < out->tv_nsec)))
+		return deadline;
+	return out;
+}
+
 int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct timespec *deadline)
 {
+	long poll_ns = HELP_POLL_MIN_NS;
+
 	for (;;) {
 		/* acquire: pairs with the CAS that published the final status (and `result`). */
 		uint32_t v = tp__load_acq_u32(&f->word);
+		const struct timespec *until;
+		struct timespec poll;
 		void *item;
+		int code;
 
 		if (tp__status_final(v))
 			return tp__future_code(f, v);
@@ -306,6 +337,7 @@ int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct time
 			item = find_spinning(w, 1);
 		if (item != NULL) {
 			tp__worker_run_item(w, item);
+			poll_ns = HELP_POLL_MIN_NS;
 			continue;
 		}
 		/* Pairs the loads of work_visible() with any publication, as parking does. */
@@ -315,6 +347,15 @@ int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct time
 			sched_yield();
 			continue;
 		}
-		return tp__future_block(f, deadline);
+		/* Nothing to run: sleep on the future's word, whose final status wakes us at once.
+		 * Work submitted meanwhile wakes only parked workers, not us, and the awaited task
+		 * may need it (run by tp_future_wait_nohelp() on a thread outside the pool, it may
+		 * submit a task and wait for it): so look for work again now and then. */
+		until = poll_deadline(deadline, poll_ns, &poll);
+		code = tp__future_block(f, until);
+		if (code != ETIMEDOUT || until == deadline)
+			return code;
+		if (poll_ns < HELP_POLL_MAX_NS)
+			poll_ns *= 2;
 	}
 }
