@@ -406,6 +406,102 @@ static void waitpolicy_nohelp_deadline_times_out(void **state)
 	tp_pool_destroy(pool);
 }
 
+/*
+ * Every worker waits (helping, nothing to run) for a task that tp_future_wait_nohelp() runs on a
+ * thread outside the pool; that task submits g and waits for it. A helping waiter sleeps on the
+ * future's word, not parked, so g's submission wakes nobody: the waiter must still look for new
+ * work now and then and run g (before, g never ran and the claimed task timed out).
+ */
+struct starve {
+	tp_pool *pool;
+	tp_future *f;
+	long go;      /* atomic: the blocker may return */
+	long claimed; /* atomic: f runs on the claiming thread */
+	long h_waits; /* atomic: h is about to wait for f */
+	long g_ran;   /* atomic */
+};
+
+static int starve_blocker(void *arg)
+{
+	struct starve *s = arg;
+
+	return test_await(&s->go, 10000) ? 0 : ETIMEDOUT;
+}
+
+static int starve_g(void *arg)
+{
+	struct starve *s = arg;
+
+	test_store(&s->g_ran, 1);
+	return 5;
+}
+
+/* f, claimed outside: once h waits for it (and has had time to fall asleep), submit g, wait. */
+static int starve_f(void *arg)
+{
+	struct starve *s = arg;
+	struct timespec d = test_deadline_ms(5000);
+	tp_future *g;
+	int code;
+
+	test_store(&s->claimed, 1);
+	if (!test_await(&s->h_waits, 10000))
+		return ETIMEDOUT;
+	test_sleep_us(20000);
+	g = tp_enqueue(s->pool, starve_g, s);
+	if (g == NULL)
+		return errno;
+	code = tp_future_wait_until(g, &d);
+	tp_future_release(g);
+	return code;
+}
+
+/* On the only worker: waits (helping) for f. */
+static int starve_h(void *arg)
+{
+	struct starve *s = arg;
+
+	test_store(&s->h_waits, 1);
+	return tp_future_wait(s->f);
+}
+
+static void *starve_claimer(void *arg)
+{
+	struct starve *s = arg;
+
+	return (void *)(intptr_t)tp_future_wait_nohelp(s->f, NULL);
+}
+
+static void waitpolicy_help_wait_runs_work_submitted_while_every_worker_waits(void **state)
+{
+	struct starve s = { 0 };
+	tp_future *b, *h;
+	pthread_t claimer;
+	void *code;
+
+	(void)state;
+	s.pool = test_pool_new(1);
+	/* The only worker is busy: f stays pending until the claimer takes it. */
+	b = tp_enqueue(s.pool, starve_blocker, &s);
+	assert_non_null(b);
+	s.f = tp_enqueue(s.pool, starve_f, &s);
+	assert_non_null(s.f);
+	assert_int_equal(pthread_create(&claimer, NULL, starve_claimer, &s), 0);
+	assert_true(test_await(&s.claimed, 10000));
+	h = tp_enqueue(s.pool, starve_h, &s);
+	assert_non_null(h);
+	test_store(&s.go, 1);
+	assert_int_equal(pthread_join(claimer, &code), 0);
+	assert_int_equal((int)(intptr_t)code, 5);
+	assert_int_equal(test_load(&s.g_ran), 1);
+	wait_ok(b, 10000);
+	assert_int_equal(tp_future_wait(h), 5);
+	tp_future_release(b);
+	tp_future_release(h);
+	tp_future_release(s.f);
+	tp_pool_destroy(s.pool);
+}
+
 static void waitpolicy_nohelp_bad_arguments_and_final_states(void **state)
 {
 	tp_pool *pool = test_pool_new(1);
@@ -841,6 +937,7 @@ int main(void)
 		cmocka_unit_test(waitpolicy_nohelp_running_blocks_until_done),
 		cmocka_unit_test(waitpolicy_nohelp_deadline_times_out),
 		cmocka_unit_test(waitpolicy_nohelp_bad_arguments_and_final_states),
+		cmocka_unit_test(waitpolicy_help_wait_runs_work_submitted_while_every_worker_waits),
 		cmocka_unit_test(waitpolicy_nohelp_inside_task_deadline_runs_nothing),
 		cmocka_unit_test(waitpolicy_join_runs_only_relatives),
 		cmocka_unit_test(waitpolicy_join_never_takes_unrelated_work_as_thief_finishes),
