@@ -227,7 +227,7 @@ int main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	tp_model_check<publish_take_steal>("publish-take-steal", 20000, 1);
-	tp_model_check<private_part_on_request>("private-part-on-request", 20000, 1);
+	tp_model_check<private_part_on_request>("private-part-on-request", 20000, 2);
 	tp_model_check<grow_under_steal>("grow-under-steal", 20000, 1);
 	return tp_model_end();
 }

@@ -685,9 +685,9 @@ int main(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	tp_model_check<start_vs_cancel>("start-vs-cancel", 20000, 3);
-	tp_model_check<finish_with_waiters>("finish-with-waiters", 20000, 2);
-	tp_model_check<nohelp_claim>("nohelp-claim", 20000, 3);
-	tp_model_check<cancel_and_release>("cancel-and-release", 20000, 3);
+	tp_model_check<start_vs_cancel>("start-vs-cancel", 100000, 3);
+	tp_model_check<finish_with_waiters>("finish-with-waiters", 100000, 2);
+	tp_model_check<nohelp_claim>("nohelp-claim", 100000, 3);
+	tp_model_check<cancel_and_release>("cancel-and-release", 100000, 3);
 	return tp_model_end();
 }

@@ -265,14 +265,14 @@ int main(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	tp_model_check<fork_publication>("fork", 20000, 1);
-	tp_model_check<batch_publication>("batch", 20000, 1);
-	tp_model_check<request_answered>("request", 20000, 1);
+	tp_model_check<fork_publication>("fork", 50000, 2);
+	tp_model_check<batch_publication>("batch", 50000, 1);
+	tp_model_check<request_answered>("request", 50000, 1);
 	/* The sc reading's mutants weaken one _sc access each; the reading alone already loses a
 	 * wake-up here (liburcu's relaxed loads, the mutant sc-accesses-only), so they skip it. */
 	if (tp_model.reading == TP_MODEL_SC && !tp_model_mutated("sc-accesses-only"))
 		std::printf("handshake/outside: skipped in the sc reading\n");
 	else
-		tp_model_check<outside_submission>("outside", 20000, 1);
+		tp_model_check<outside_submission>("outside", 50000, 2);
 	return tp_model_end();
 }

@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	tp_model_check<fork_then_retire>("fork-then-retire", 20000, 1);
+	tp_model_check<fork_then_retire>("fork-then-retire", 20000, 2);
 	tp_model_check<last_two_retire>("last-two-retire", 20000, 1);
 	tp_model_check<thief_retires_first>("thief-retires-first", 20000, 1);
 	return tp_model_end();
