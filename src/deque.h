@@ -189,7 +189,7 @@ static inline void *tp__deque_take(struct tp__deque *q)
  * owner published while it was still running the frame.
  */
 static inline enum tp__steal_result tp__deque_steal_unless(struct tp__deque *q, void **out,
-							   const TP__SHARED(uint32_t) * done,
+							   const TP__SHARED(uint32_t) *done,
 							   uint32_t done_value)
 {
 	/* (load of top) acquire, pairs with the CAS of another thief or of the owner's take. */

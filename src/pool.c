@@ -243,7 +243,7 @@ void tp__pool_after_fork(tp_pool *pool)
 		cancel_inherited(caa_container_of(node, struct tp_future, node));
 	for (size_t i = 0; i < pool->n; i++) {
 		struct tp__deque *q = &pool->workers[i].deque;
-		struct tp__deque_buf *a = tp__load_acq_ptr((void *const *)&q->buf);
+		struct tp__deque_buf *a = tp__load_acq_ptr(TP__PTR(&q->buf));
 
 		/* Frames live on the stacks of threads the child does not have: skipped. */
 		for (uint64_t b = tp__load_acq_u64(&q->top); b < q->bottom; b++) {
