@@ -89,9 +89,14 @@ if [ -z "${TP_FUZZ_HANG_GDB:-}" ] && command -v gdb >/dev/null 2>&1; then
 	export TP_FUZZ_HANG_GDB
 fi
 # -error_exitcode and -timeout_exitcode: libFuzzer's defaults (77, 70) would read as "skipped".
+# Each input starts and joins several threads; ASan's bookkeeping of that churn alone takes a few
+# hundred MB, so the RSS limit is 4 GB instead of 2, and the quarantine of freed memory is
+# smaller than ASan's default (its 256 MB would come on top).
 # shellcheck disable=SC2086
-UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} "$bin" \
+ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=64} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} "$bin" \
 	-max_total_time="$seconds" -timeout="$timeout" -max_len=257 -print_final_stats=1 \
+	-rss_limit_mb=4096 \
 	-error_exitcode=1 -timeout_exitcode=1 -artifact_prefix="$work/artifacts/" \
 	$extra_args "$work/corpus" >"$work/fuzz.log" 2>&1
 status=$?
