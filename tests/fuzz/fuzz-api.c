@@ -45,9 +45,9 @@
  *   - At the end of each input the pool is destroyed and every reference released, so
  *     LeakSanitizer sees everything freed.
  *
- * Switches for the operations that found the review's bugs before their fixes (all on by
- * default; -DFUZZ_...=0 in TP_FUZZ_CFLAGS leaves the operation out, or accepts the old result, to
- * fuzz the rest while such a bug is open)
+ * Switches for the operations that found bugs before their fixes (all on by default;
+ * -DFUZZ_...=0 in TP_FUZZ_CFLAGS leaves the operation out, or accepts the old result, to fuzz the
+ * rest while such a bug is open)
  *   FUZZ_NEGATIVE_DEADLINE   deadlines with tv_sec < 0: ETIMEDOUT at once (a blocking waiter
  *                            used to spin forever)
  *   FUZZ_NOHELP_OUTSIDE      tp_future_wait_nohelp() from clients: the task it claims counts as
@@ -62,14 +62,11 @@
  *                            tasks below it on its stack: EDEADLK (it used to hang)
  *   FUZZ_CONCURRENT_SHUTDOWN every client may shut down, so shutdowns overlap: each returns only
  *                            once the pool is shut down
- * and for a bug this fuzzer found (open; on by default):
- *   FUZZ_HELP_WAIT_STARVES   tasks wait without a deadline with tp_future_wait(). A worker that
- *                            waits that way for a task running outside the pool (claimed by
- *                            tp_future_wait_nohelp() on a client) blocks on the future's word
- *                            once it finds no work, and nothing wakes it when that task then
- *                            submits more work; with every worker so blocked the new work never
- *                            runs and the wait never ends. Off: such waits poll, with a
- *                            millisecond deadline in a loop.
+ *   FUZZ_HELP_WAIT_STARVES   tasks wait without a deadline with tp_future_wait() (found by this
+ *                            fuzzer: a worker waiting so for a task that a client ran through
+ *                            tp_future_wait_nohelp() blocked on the future's word once it found
+ *                            no work, and the work that task submitted next never ran when every
+ *                            worker was so blocked). Off: such waits poll, a millisecond at a time
  */
 #include <errno.h>
 #include <pthread.h>
@@ -164,7 +161,7 @@ enum op_code {
 			       bits 5-6 code, bit 7 leaves submit a task and wait for it */
 	OP_SLEEP,	    /* arg: microseconds (0: sched_yield) */
 	OP_BAD_ARGS,	    /* arg: which documented EINVAL (or no-op) case */
-	OP_DESTROY_IN_TASK, /* tasks on a worker: tp_pool_destroy() does nothing */
+	OP_DESTROY_IN_TASK, /* tasks: tp_pool_destroy() does nothing */
 	OP_RETAIN_MANY,	    /* arg: which held future: retains up to the count's limit */
 	OP_WAIT_SELF,	    /* a task waits for its own future; arg bit 0: with a deadline */
 	N_OPS
