@@ -323,8 +323,8 @@ static void past_deadlines_time_out_at_once(bool nohelp)
 	tp_pool *pool = test_pool_new(1);
 	tp_future *f = tp_enqueue(pool, wait_gate, &gate);
 	struct timespec now, past[6], bad[3] = { { -1, 1000000000L }, { -1, -1 }, { 5, -1 } };
-	int rc[6];
-	double took[6];
+	int rc[6] = { 0 };
+	double took[6] = { 0 };
 	int hung = -1;
 
 	assert_non_null(f);
