@@ -212,6 +212,10 @@ static bool wait_over(const tp_future *f, const struct timespec *deadline, int *
  * one of the waiter's own callers. */
 static bool running_below(const struct tp_future *f)
 {
+	/* Such a future is RUNNING, as this thread itself stored when it claimed it; the common
+	 * wait, for a future still pending in our own deque, needs no walk up the chain. */
+	if ((tp__load_rlx_u32(&f->word) & TP__ST_MASK) != TP_FUTURE_RUNNING)
+		return false;
 	for (const struct tp__running *r = tp__running_top; r != NULL; r = r->up)
 		if (r->f == f)
 			return true;

@@ -328,7 +328,7 @@ int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct time
 
 		if (tp__status_final(v))
 			return tp__future_code(f, v);
-		if (tp__deadline_passed(deadline))
+		if (deadline != NULL && tp__deadline_passed(deadline))
 			return ETIMEDOUT;
 		/* One record at a time from the injection queue: a batch would leave unrelated
 		 * tasks on this deque, above the frames of the task that waits. */

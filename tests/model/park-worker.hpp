@@ -220,7 +220,7 @@ void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct ti
 }
 
 /* transcribed from src/park.c: claim_and_wake (verbatim) */
-static bool claim_and_wake(struct tp__park *p, size_t w, uint64_t bits, uint32_t waker_cpu)
+static bool claim_and_wake(struct tp__park *p, size_t w, uint64_t bits, bool from_worker)
 {
 	while (bits != 0) {
 		uint64_t bit = bits & -bits;
@@ -229,8 +229,11 @@ static bool claim_and_wake(struct tp__park *p, size_t w, uint64_t bits, uint32_t
 		if (tp__cas_value_u64(&p->idle[w], &bits, bits & ~bit)) {
 			size_t i = w * 64 + (size_t)__builtin_ctzll(bit);
 
-			/* Before the increment (a full barrier) that lets the sleeper read it. */
-			tp__store_rlx_u32(&p->parkers[i].waker_cpu, waker_cpu);
+			/* Before the increment (a full barrier) that lets the sleeper read it. The
+			 * CPU is read only when waking: on every publication it cost more than the
+			 * rest of the publication. */
+			tp__store_rlx_u32(&p->parkers[i].waker_cpu,
+					  from_worker ? (uint32_t)sched_getcpu() + 1 : 0);
 
 			/* The increment is a full barrier; ck_ec makes the futex call only when
 			 * the worker sleeps (its counter's waiter flag is set). */
@@ -243,12 +246,12 @@ static bool claim_and_wake(struct tp__park *p, size_t w, uint64_t bits, uint32_t
 }
 
 /* transcribed from src/park.c: wake_one (verbatim) */
-static bool wake_one(struct tp__park *p, uint32_t waker_cpu)
+static bool wake_one(struct tp__park *p, bool from_worker)
 {
 	for (size_t w = 0; w < p->nwords; w++) {
 		uint64_t bits = tp__load_sc_u64(&p->idle[w]);
 
-		if (bits != 0 && claim_and_wake(p, w, bits, waker_cpu))
+		if (bits != 0 && claim_and_wake(p, w, bits, from_worker))
 			return true;
 	}
 	return false;
@@ -260,13 +263,13 @@ bool tp__park_wake_one(struct tp__park *p)
 	/* (the caller's publication of work) before (loads of the bits), store-load: pairs with the
 	 * fence in tp__park_prepare(). */
 	tp__fence_sc();
-	return wake_one(p, (uint32_t)sched_getcpu() + 1);
+	return wake_one(p, true);
 }
 
 /* transcribed from src/park.c: tp__park_wake_one_after_barrier (verbatim) */
 bool tp__park_wake_one_after_barrier(struct tp__park *p)
 {
-	return wake_one(p, 0);
+	return wake_one(p, false);
 }
 
 /* transcribed from src/park.c: tp__park_wake_all (verbatim) */
