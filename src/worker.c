@@ -216,6 +216,18 @@ static bool quiescent(tp_pool *pool)
 	return finished == created;
 }
 
+/* The absolute CLOCK_MONOTONIC time `ns` from now, in *out; returns out. */
+static const struct timespec *deadline_in(long ns, struct timespec *out)
+{
+	clock_gettime(CLOCK_MONOTONIC, out);
+	out->tv_nsec += ns;
+	while (out->tv_nsec >= 1000000000L) {
+		out->tv_sec++;
+		out->tv_nsec -= 1000000000L;
+	}
+	return out;
+}
+
 /* Parks the worker until there may be work. Returns true when the worker must exit. */
 static bool park(struct tp__worker *w)
 {
@@ -242,15 +254,8 @@ static bool park(struct tp__worker *w)
 		/* _sc, after the fence of tp__park_prepare(): a record handed to its claimer comes
 		 * back on the injection queue without a wake-up (its claimer may not touch the pool
 		 * afterwards, future.c), so while one is out, sleep briefly and look again. */
-		if (tp__load_sc_u64(&pool->handed) != 0) {
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_nsec += HANDED_RECHECK_NS;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
-			deadline = &until;
-		}
+		if (tp__load_sc_u64(&pool->handed) != 0)
+			deadline = deadline_in(HANDED_RECHECK_NS, &until);
 	}
 	tp__park_sleep(&pool->park, w->index, snap, deadline);
 	/* acquire: pairs with the release store of stop by the worker that found quiescence. */
@@ -301,12 +306,7 @@ void *tp__worker_main(void *arg)
 static const struct timespec *poll_deadline(const struct timespec *deadline, long ns,
 					    struct timespec *out)
 {
-	clock_gettime(CLOCK_MONOTONIC, out);
-	out->tv_nsec += ns;
-	while (out->tv_nsec >= 1000000000L) {
-		out->tv_sec++;
-		out->tv_nsec -= 1000000000L;
-	}
+	deadline_in(ns, out);
 	if (deadline != NULL &&
 	    (deadline->tv_sec < out->tv_sec ||
 	     (deadline->tv_sec == out->tv_sec && deadline->tv_nsec < out->tv_nsec)))

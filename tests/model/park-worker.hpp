@@ -378,6 +378,18 @@ static bool model_quiescent(tp_pool *pool)
 }
 #define quiescent(pool) model_quiescent(pool)
 
+/* transcribed from src/worker.c: deadline_in (verbatim) */
+static const struct timespec *deadline_in(long ns, struct timespec *out)
+{
+	clock_gettime(CLOCK_MONOTONIC, out);
+	out->tv_nsec += ns;
+	while (out->tv_nsec >= 1000000000L) {
+		out->tv_sec++;
+		out->tv_nsec -= 1000000000L;
+	}
+	return out;
+}
+
 /* transcribed from src/worker.c: park (verbatim) */
 static bool park(struct tp__worker *w)
 {
@@ -404,15 +416,8 @@ static bool park(struct tp__worker *w)
 		/* _sc, after the fence of tp__park_prepare(): a record handed to its claimer comes
 		 * back on the injection queue without a wake-up (its claimer may not touch the pool
 		 * afterwards, future.c), so while one is out, sleep briefly and look again. */
-		if (tp__load_sc_u64(&pool->handed) != 0) {
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_nsec += HANDED_RECHECK_NS;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
-			deadline = &until;
-		}
+		if (tp__load_sc_u64(&pool->handed) != 0)
+			deadline = deadline_in(HANDED_RECHECK_NS, &until);
 	}
 	tp__park_sleep(&pool->park, w->index, snap, deadline);
 	/* acquire: pairs with the release store of stop by the worker that found quiescence. */
