@@ -50,7 +50,7 @@ extern "C" {
 
 #define TP_VERSION_MAJOR 0
 #define TP_VERSION_MINOR 2
-#define TP_VERSION_PATCH 0
+#define TP_VERSION_PATCH 1
 
 typedef struct tp_pool tp_pool;
 typedef struct tp_future tp_future;
