@@ -163,7 +163,7 @@ static inline void bench_submit_body(int *slot)
  * the harness's own parked helper threads, alternately on the submitter's CPU (local) and on
  * another CPU (cross), timed the same way.
  * The submitter never spins after the enqueue: on this kind of VM a woken thread lands on the
- * waker's vCPU, and a spinning waker would delay it by a time slice (see shared/NOTES.md).
+ * waker's vCPU, and a spinning waker would delay it by a time slice (docs/machine.md).
  */
 struct bench_latency;
 int bench_latency_begin(struct bench_latency *lr);

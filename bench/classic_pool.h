@@ -1,6 +1,7 @@
 /*
- * classic_pool.h - the "classic pool": a literal C port of the reference design
- * (shared/seed/thread-pool-reference-design.md), kept only as a baseline for the bench suite.
+ * classic_pool.h - the "classic pool": a literal C port of the Python reference design this
+ * project started from (README.md, "From the reference design to C"), kept only as a baseline
+ * for the bench suite.
  *
  * One FIFO of heap-allocated task records under one pthread mutex, one condition variable and a
  * stop flag; each enqueue returns a heap future with its own mutex and condition variable. Waiting

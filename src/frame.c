@@ -112,7 +112,7 @@ static int join_stolen(struct tp__worker *w, tp_task *t)
 		if (++spins < JOIN_SPINS) {
 			tp__cpu_relax();
 		} else {
-			/* Let the thief run if it shares our CPU (see NOTES.md on this guest). */
+			/* Let the thief run if it shares our CPU (docs/machine.md: the scheduler). */
 			sched_yield();
 			spins = 0;
 		}

@@ -14,7 +14,7 @@
 /*
  * Checks of a blocking waiter before it sleeps, each after a sched_yield(). Not a busy spin: on
  * this kind of guest a worker that the submitter has just woken usually lands on the submitter's
- * own CPU (NOTES.md), and a spinning waiter would keep it from running for the whole spin; a
+ * own CPU (docs/machine.md), and a spinning waiter would keep it from running for the whole spin; a
  * yield hands it the CPU at once, and costs one cheap system call when the CPU has nobody else.
  */
 #define WAIT_YIELDS 4

@@ -37,7 +37,7 @@ static const struct ck_ec_ops futex_ops = {
 	.wake32 = futex_wake32,
 	/*
 	 * Spin little before sleeping: on this kind of guest a woken thread lands on the waker's
-	 * CPU, so spinning keeps the CPU from whoever we could be waiting for (see NOTES.md).
+	 * CPU, so spinning keeps the CPU from whoever we could be waiting for (docs/machine.md).
 	 * ck_ec's defensive timed re-checks start at 100 ms, so an idle worker wakes only a few
 	 * times in its first second of idleness, then never.
 	 */

@@ -69,7 +69,7 @@ void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct ti
  * A worker that has just published work: wakes one parked worker, if any. Returns true if it
  * claimed one. Starts with a store-load fence (pairs with the one in tp__park_prepare()), so the
  * caller need not fence after publishing. It leaves its CPU with the sleeper: on this kind of
- * guest a woken thread lands on its waker's CPU even when another is idle (NOTES.md), where two
+ * guest a woken thread lands on its waker's CPU even when another is idle (docs/machine.md), where two
  * busy workers would share one CPU for a balancing interval (milliseconds); the sleeper moves off
  * that CPU when it wakes there.
  */

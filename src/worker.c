@@ -23,7 +23,7 @@
 #include "pool.h"
 
 /* Rounds of find() an idle worker tries before it parks, each after a short pause. Kept low: see
- * NOTES.md on why spinning hurts on this kind of guest. */
+ * docs/machine.md on why spinning hurts on this kind of guest. */
 #define IDLE_ROUNDS 4
 #define IDLE_PAUSES 32
 
