@@ -236,7 +236,7 @@ void tp__pool_after_fork(tp_pool *pool)
 	(void)pthread_mutex_init(&pool->shut_lock, NULL);
 	/* Queued records will never run: cancel them, so that waiting for them returns. A
 	 * submitter caught between the two steps of its enqueue leaves the rest unreachable. */
-	pool->inject.lock = 0;
+	tp__store_rlx_u32(&pool->inject.lock, 0);
 	while ((node = __cds_wfcq_dequeue_nonblocking(&pool->inject.head, &pool->inject.tail)) !=
 		       NULL &&
 	       node != CDS_WFCQ_WOULDBLOCK)
