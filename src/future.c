@@ -151,8 +151,7 @@ bool tp__deadline_passed(const struct timespec *deadline)
 	if (deadline->tv_sec < 0)
 		return true;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > deadline->tv_sec ||
-	       (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+	return !tp__timespec_before(&now, deadline);
 }
 
 int tp__future_block(struct tp_future *f, const struct timespec *deadline)

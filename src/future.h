@@ -38,6 +38,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <urcu/wfcqueue.h>
 
 #include "thread_pool.h"
@@ -121,6 +122,12 @@ int tp__future_block(struct tp_future *f, const struct timespec *deadline);
 
 /* True if the absolute CLOCK_MONOTONIC deadline has passed (any negative one has); NULL: never. */
 bool tp__deadline_passed(const struct timespec *deadline);
+
+/* True if time a comes before time b (both normalised: tv_nsec in [0, 1e9)). */
+static inline bool tp__timespec_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
 
 /*
  * The records whose tasks the calling thread is running, innermost first: a chain of these

@@ -144,16 +144,17 @@ void *tp__worker_find(struct tp__worker *w, size_t inject_max)
  */
 static bool retire_unstarted(tp_pool *pool, struct tp_future *f)
 {
+	uint64_t out;
+
 	/* Counted before the hand-over can happen, so that a worker parking during a shutdown
 	 * sees it for as long as the record may be out (park()). */
 	(void)tp__faa_u64(&pool->handed, 1);
 	if (!tp__future_leave_queue(f))
 		return false;
-	/* Not handed over after all, or handed over and now back (its claimer queued it again):
-	 * either way one fewer out. */
-	(void)tp__faa_u64(&pool->handed, (uint64_t)-1);
-	if (tp__load_rlx_u32(&f->word) & TP__DEQUEUED)
-		(void)tp__faa_u64(&pool->handed, (uint64_t)-1);
+	/* Not handed over after all (our count comes back off), or handed over earlier and now
+	 * back, its claimer having queued it again (that hand-over's count comes off too). */
+	out = (tp__load_rlx_u32(&f->word) & TP__DEQUEUED) ? 2 : 1;
+	(void)tp__faa_u64(&pool->handed, (uint64_t)0 - out);
 	tp__future_unref(f, 1);
 	return true;
 }
@@ -307,9 +308,7 @@ static const struct timespec *poll_deadline(const struct timespec *deadline, lon
 					    struct timespec *out)
 {
 	deadline_in(ns, out);
-	if (deadline != NULL &&
-	    (deadline->tv_sec < out->tv_sec ||
-	     (deadline->tv_sec == out->tv_sec && deadline->tv_nsec < out->tv_nsec)))
+	if (deadline != NULL && tp__timespec_before(deadline, out))
 		return deadline;
 	return out;
 }

@@ -428,16 +428,17 @@ void tp_future_release(tp_future *f)
 /* transcribed from src/worker.c: retire_unstarted (verbatim) */
 static bool retire_unstarted(tp_pool *pool, struct tp_future *f)
 {
+	uint64_t out;
+
 	/* Counted before the hand-over can happen, so that a worker parking during a shutdown
 	 * sees it for as long as the record may be out (park()). */
 	(void)tp__faa_u64(&pool->handed, 1);
 	if (!tp__future_leave_queue(f))
 		return false;
-	/* Not handed over after all, or handed over and now back (its claimer queued it again):
-	 * either way one fewer out. */
-	(void)tp__faa_u64(&pool->handed, (uint64_t)-1);
-	if (tp__load_rlx_u32(&f->word) & TP__DEQUEUED)
-		(void)tp__faa_u64(&pool->handed, (uint64_t)-1);
+	/* Not handed over after all (our count comes back off), or handed over earlier and now
+	 * back, its claimer having queued it again (that hand-over's count comes off too). */
+	out = (tp__load_rlx_u32(&f->word) & TP__DEQUEUED) ? 2 : 1;
+	(void)tp__faa_u64(&pool->handed, (uint64_t)0 - out);
 	tp__future_unref(f, 1);
 	return true;
 }
