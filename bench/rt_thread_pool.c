@@ -329,7 +329,7 @@ static int submit_task(void *arg)
 #define SUBMIT_BATCH 256
 
 /* The same work, submitted SUBMIT_BATCH tasks per call: one gate pass, one splice, one wake-up. */
-static int tp_submit(int *slots, size_t n)
+static int rt_submit(int *slots, size_t n)
 {
 	tp_future **futures = malloc(n * sizeof(tp_future *));
 	void *args[SUBMIT_BATCH];
@@ -352,7 +352,7 @@ static int tp_submit(int *slots, size_t n)
 	return rc ? rc : atomic_load(&first_error);
 }
 #else
-static int tp_submit(int *slots, size_t n)
+static int rt_submit(int *slots, size_t n)
 {
 	tp_future **futures = malloc(n * sizeof(tp_future *));
 	if (!futures)
@@ -418,7 +418,7 @@ static int tp_latency(struct bench_latency *lr)
 #define RT_SKIP	   NULL
 #endif
 
-static void tp_version(char *buf, size_t len)
+static void rt_version(char *buf, size_t len)
 {
 	snprintf(buf, len, "thread_pool %d.%d.%d, %s (%s)", TP_VERSION_MAJOR, TP_VERSION_MINOR,
 		 TP_VERSION_PATCH, RT_API, bench_object_of((const void *)tp_enqueue));
@@ -436,8 +436,8 @@ const struct bench_runtime bench_rt = {
 	.uts = tp_uts,
 #ifndef BENCH_TP_FRAMES
 	.reduce = tp_reduce,
-	.submit = tp_submit,
+	.submit = rt_submit,
 	.latency = tp_latency,
 #endif
-	.version = tp_version,
+	.version = rt_version,
 };

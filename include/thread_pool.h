@@ -5,7 +5,8 @@
  *  - Every function is thread-safe: it may be called from any thread, at the same time as any other
  *    function of this header, including from inside a task running on the pool.
  *  - Functions returning int return 0 on success or a positive errno value (EINVAL, ETIMEDOUT,
- *    ECANCELED, ESHUTDOWN, EDEADLK, ENOMEM). Constructors return NULL and set errno.
+ *    ECANCELED, ESHUTDOWN, EDEADLK, ENOMEM, ...: each function lists its own). Constructors
+ *    return NULL and set errno.
  *  - A function that fails has had no effect: a refused task never runs, nothing was allocated.
  *  - Nothing here calls abort() or exit(); bad input is reported as EINVAL, never a crash.
  *  - A task must return to the runtime that called it: leaving it by longjmp(), pthread_exit(),
@@ -25,6 +26,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -49,8 +51,8 @@ extern "C" {
 #endif
 
 #define TP_VERSION_MAJOR 0
-#define TP_VERSION_MINOR 2
-#define TP_VERSION_PATCH 1
+#define TP_VERSION_MINOR 3
+#define TP_VERSION_PATCH 0
 
 typedef struct tp_pool tp_pool;
 typedef struct tp_future tp_future;
@@ -98,6 +100,30 @@ TP_API size_t tp_pool_size(const tp_pool *pool);
  */
 TP_API tp_future *tp_enqueue(tp_pool *pool, tp_task_fn fn, void *arg);
 
+/*
+ * Releases the argument of a task that will never run: called exactly once, with `arg`, if the
+ * task is cancelled (tp_future_cancel(), tp_group_cancel(), a CANCEL shutdown), never if it ran.
+ * It runs on the thread that cancelled the task (for a shutdown, a worker), so it must not block.
+ * If the submission itself fails, it is not called: the caller still owns `arg`. In the child
+ * of a fork(), inherited tasks that the child cancels are not dropped (the parent owns them).
+ */
+typedef void (*tp_drop_fn)(void *arg);
+
+/* tp_enqueue() with a drop function for `arg` (NULL: none, as tp_enqueue()). */
+TP_API tp_future *tp_enqueue_ex(tp_pool *pool, tp_task_fn fn, void *arg, tp_drop_fn drop);
+
+/*
+ * Fire and forget: submits fn(arg) as tp_enqueue() does, without a future (nothing to release,
+ * one atomic operation fewer per task). A non-zero code returned by the task goes to the pool's
+ * error handler (tp_pool_options.on_error), or else to a WARNING line on the pool's logger that
+ * names the function. tp_pool_wait_idle() and shutdowns wait for such tasks like any other.
+ * Returns 0, EINVAL (pool or fn NULL), ESHUTDOWN or ENOMEM.
+ */
+TP_API int tp_submit(tp_pool *pool, tp_task_fn fn, void *arg);
+
+/* tp_submit() with a drop function for `arg` (called if a CANCEL shutdown drops the task). */
+TP_API int tp_submit_ex(tp_pool *pool, tp_task_fn fn, void *arg, tp_drop_fn drop);
+
 /* How tp_pool_shutdown() treats accepted tasks that have not started. */
 typedef enum tp_shutdown_mode {
 	TP_SHUTDOWN_DRAIN = 0, /* run every accepted task, including tasks they fork */
@@ -123,6 +149,152 @@ TP_API int tp_pool_shutdown(tp_pool *pool, tp_shutdown_mode mode);
  * while another thread may still use the pool (a concurrent tp_pool_shutdown() included).
  */
 TP_API void tp_pool_destroy(tp_pool *pool);
+
+/* ------------------------------------------------------------------------------------------------
+ * Pool options (tp_pool_create_ex)
+ * --------------------------------------------------------------------------------------------- */
+
+/* Where workers run. A pinned worker stays on its CPU: the runtime never moves it. */
+typedef enum tp_placement {
+	TP_PLACE_NONE = 0,    /* the kernel's scheduler places the workers (the default) */
+	TP_PLACE_COMPACT = 1, /* worker i on a CPU next to worker i-1's: hardware threads of one
+			       * core first, then the cores of one package, then the next package */
+	TP_PLACE_SCATTER = 2, /* as far apart as possible: one worker per package in turn, then per
+			       * core, before a second hardware thread of any core */
+	TP_PLACE_LIST = 3     /* worker i on cpus[i % ncpus] */
+} tp_placement;
+
+/* A worker's start or stop hook: runs on the worker thread itself, with its index. */
+typedef void (*tp_thread_hook_fn)(void *user, size_t index);
+
+/*
+ * The error handler of a pool: called on the worker that ran a detached task (tp_submit()) that
+ * returned a non-zero `code`, right after it returned, with the task's function and argument.
+ * It must not block for long (it delays that worker) and must not call tp_pool_wait_idle() or
+ * shut the pool down (EDEADLK: it runs as part of the task).
+ */
+typedef void (*tp_error_fn)(void *user, tp_task_fn fn, void *arg, int code);
+
+/*
+ * Options of tp_pool_create_ex(). Initialise with tp_pool_options_init(), then set the fields you
+ * need: later versions add fields only by taking them from reserved_, whose zeroes mean "the
+ * default", so a program compiled against this header keeps working.
+ */
+typedef struct tp_pool_options {
+	size_t num_threads; /* as tp_pool_create(): 0 reads TP_NUM_THREADS, else one per CPU */
+	tp_logger *logger;  /* NULL: tp_logger_get_instance(); must outlive the pool */
+	/* The pool's name (copied; NULL: "tp"), in its log lines and traces. Worker i is named
+	 * "NAME-i" for top -H, ps -L and debuggers, NAME shortened so that the whole fits the
+	 * kernel's 15 characters. */
+	const char *name;
+	size_t stack_size; /* bytes of each worker's stack; 0: the system's default */
+	/* Run on each worker before its first task and after its last one (hook_user, index).
+	 * tp_pool_create_ex() returns once every worker has returned from on_thread_start. */
+	tp_thread_hook_fn on_thread_start;
+	tp_thread_hook_fn on_thread_stop;
+	void *hook_user;
+	tp_error_fn on_error; /* failed detached tasks; NULL: a WARNING line naming the function */
+	void *error_user;
+	tp_placement placement; /* TP_PLACE_NONE by default */
+	const int *cpus;	/* TP_PLACE_LIST: ncpus CPU numbers (copied) */
+	size_t ncpus;
+	void *reserved_[8]; /* zero */
+} tp_pool_options;
+
+/* Sets every option to its default (all zero: as tp_pool_create(0, NULL)). NULL: no-op. */
+TP_API void tp_pool_options_init(tp_pool_options *opts);
+
+/*
+ * Creates a pool as tp_pool_create() does, with the given options. Returns NULL with errno EINVAL
+ * (opts NULL, num_threads above TP_POOL_MAX_THREADS, an unknown placement, TP_PLACE_LIST without
+ * CPUs, a listed CPU this process may not run on, a non-zero stack_size below the system's
+ * minimum, a non-zero reserved_ field), ENOMEM, or EAGAIN (a thread could not be started, or
+ * pinned). Placement other than NONE pins each worker to one CPU of those the process may run on
+ * when the pool is created (sched_getaffinity), read from /sys/devices/system/cpu topology.
+ */
+TP_API tp_pool *tp_pool_create_ex(const tp_pool_options *opts);
+
+/* The pool's name ("tp" unless tp_pool_create_ex() gave one); NULL for NULL. Never blocks. */
+TP_API const char *tp_pool_name(const tp_pool *pool);
+
+/* ------------------------------------------------------------------------------------------------
+ * Inside a pool, waiting for idleness, statistics
+ * --------------------------------------------------------------------------------------------- */
+
+/* The pool whose worker the calling thread is, or NULL on any other thread. */
+TP_API tp_pool *tp_current_pool(void);
+
+/* The calling worker's index in [0, tp_pool_size(tp_current_pool())), or -1 outside every pool:
+ * a key for per-worker buffers. */
+TP_API int tp_worker_index(void);
+
+/*
+ * Blocks until the pool is idle: no task accepted and not finished, none running, none queued.
+ * So every task accepted before the call, and everything those tasks submitted or spawned, has
+ * finished when it returns 0; the pool stays open. Submissions racing the call (from other
+ * threads) are waited for if they are accepted before the pool is seen idle, and not otherwise:
+ * a pool kept busy by other threads makes it wait until its deadline. The caller sleeps (no
+ * spinning); the last worker to go idle wakes it. Returns ETIMEDOUT at the absolute
+ * CLOCK_MONOTONIC deadline (NULL: none), EINVAL (NULL pool, tv_nsec outside [0, 1e9)), or EDEADLK
+ * from a task of this pool (also one run by tp_future_wait_nohelp(), and an error handler):
+ * it would wait for itself. A shut-down pool is idle.
+ */
+TP_API int tp_pool_wait_idle(tp_pool *pool, const struct timespec *deadline);
+
+/* Counters of one worker, since the pool was created. */
+typedef struct tp_worker_stats {
+	uint64_t tasks;	      /* tasks it ran to the end (tp_enqueue, tp_submit, batches, groups) */
+	uint64_t forks;	      /* tasks its tasks submitted to this pool (not tp_spawn frames) */
+	uint64_t steals;      /* tasks or frames it took from other workers' deques */
+	uint64_t steal_fails; /* steal attempts that found nothing or lost a race */
+	uint64_t injected;    /* tasks it took from the injection queue (submitted from outside) */
+	uint64_t parks;	      /* times it went to sleep with nothing to do */
+	uint64_t wakeups;     /* times it was woken from such a sleep */
+	uint64_t reserved_[1];
+} tp_worker_stats;
+
+/* A pool's counters: see tp_pool_stats(). */
+typedef struct tp_stats {
+	size_t workers;		     /* the pool's number of workers */
+	uint64_t queued;	     /* tasks accepted, neither started nor cancelled, now */
+	uint64_t running;	     /* tasks running on the workers now */
+	tp_worker_stats total;	     /* the sum over every worker */
+	tp_worker_stats *per_worker; /* in: NULL, or room for per_worker_len workers */
+	size_t per_worker_len;	     /* in: that room; out: how many entries were written */
+} tp_stats;
+
+/*
+ * Fills *out with the pool's counters (set per_worker and per_worker_len first; the rest is
+ * output). Each counter is written only by its own worker, so counting costs no shared write;
+ * this call reads them while the workers run: each value is exact as of some moment during the
+ * call, the set is not one snapshot (queued and running may be off by the tasks that moved
+ * meanwhile). Never blocks. EINVAL for NULL.
+ */
+TP_API int tp_pool_stats(const tp_pool *pool, tp_stats *out);
+
+/* ------------------------------------------------------------------------------------------------
+ * Tracing: a Chrome Trace Event file (Perfetto, chrome://tracing) of what the workers did
+ * --------------------------------------------------------------------------------------------- */
+
+/*
+ * Starts recording: one lane per worker, a span per task (named by its function: its symbol,
+ * else its address) and per stolen frame, idle spans while a worker sleeps, and flow arrows for
+ * steals (victim to thief) and wake-ups (waker to woken). Each worker records into buffers of
+ * its own (no shared writes); a worker records at most 4M events per trace (TP_TRACE_MAX_EVENTS
+ * in the environment changes that), later ones are counted in the file as dropped. The
+ * environment variable TP_TRACE=path starts a trace at pool creation, written to path when the
+ * pool is shut down. When no trace runs, recording costs one predictable branch per event.
+ * Returns 0, EINVAL (NULL arguments), EBUSY (a trace of this pool already runs), ESHUTDOWN, or
+ * ENOMEM.
+ */
+TP_API int tp_pool_trace_start(tp_pool *pool, const char *path);
+
+/*
+ * Stops the trace and writes its file (a JSON object: traceEvents, and in otherData the pool's
+ * name, worker count and dropped events). Blocks while it writes. Returns 0, EINVAL (NULL),
+ * ENOENT (no trace runs), or the errno of the failed file operation (nothing is left recording).
+ */
+TP_API int tp_pool_trace_stop(tp_pool *pool);
 
 /* ------------------------------------------------------------------------------------------------
  * Futures
@@ -222,6 +394,10 @@ TP_API int tp_enqueue_batch(tp_pool *pool, tp_task_fn fn, void *const *args, siz
  *    1 ms, then less and less often, at least every 32 ms), so work submitted while every worker
  *    waits still runs.
  *  - Loops (tp_parallel_for/reduce) and groups wait like tp_join() and tp_future_wait() resp.
+ *  - Across pools: a worker of pool A waiting for a future of pool B only blocks (it runs none of
+ *    B's tasks, and none of A's meanwhile). So with one worker in A, a task of A that waits for a
+ *    task of B that waits for a task of A deadlocks; size pools so that such chains always find
+ *    a free worker, or submit the inner work to the pool of the waiter.
  * --------------------------------------------------------------------------------------------- */
 
 /*
@@ -300,6 +476,9 @@ TP_API int tp_group_init(tp_group *group, tp_pool *pool);
  */
 TP_API int tp_group_spawn(tp_group *group, tp_task_fn fn, void *arg);
 
+/* tp_group_spawn() with a drop function for `arg` (tp_drop_fn: called if the task is cancelled). */
+TP_API int tp_group_spawn_ex(tp_group *group, tp_task_fn fn, void *arg, tp_drop_fn drop);
+
 /*
  * Waits for every task of the group (helping, as tp_future_wait()), releases them, and returns 0 or
  * the first non-zero code a task returned (first in time); ECANCELED if the group was cancelled
@@ -325,20 +504,34 @@ typedef void (*tp_for_fn)(size_t begin, size_t end, void *ctx);
 TP_API int tp_parallel_for(tp_pool *pool, size_t begin, size_t end, size_t grain, tp_for_fn body,
 			   void *ctx);
 
+/* A loop body that may stop the loop: returns 0 to go on, non-zero to stop it. */
+typedef int (*tp_try_for_fn)(size_t begin, size_t end, void *ctx);
+
+/*
+ * As tp_parallel_for(), except that a body returning non-zero stops the loop: chunks not started
+ * yet are skipped (chunks already running finish), and that code is returned (the first one in
+ * time, when several bodies stop it). Which iterations ran before the stop is unspecified, so a
+ * search records what it found through ctx. Returns 0 if every chunk ran and returned 0, else
+ * the body's code, or EINVAL, ESHUTDOWN, ENOMEM as tp_parallel_for().
+ */
+TP_API int tp_parallel_try_for(tp_pool *pool, size_t begin, size_t end, size_t grain,
+			       tp_try_for_fn body, void *ctx);
+
 /* A reduce body: folds iterations [begin, end) into the accumulator `acc`. */
 typedef void (*tp_reduce_fn)(size_t begin, size_t end, void *acc, void *ctx);
 /* Combines `other` into `acc` (both accumulators); must be associative. */
 typedef void (*tp_combine_fn)(void *acc, const void *other, void *ctx);
 
-/* The largest accumulator tp_parallel_reduce() takes, in bytes. */
+/* Accumulators up to this many bytes live in the splits' stack frames; a split of a larger one
+ * allocates its copy (and, if that fails, does not split: the loop goes on, serially there). */
 #define TP_REDUCE_MAX_SIZE 256
 
 /*
- * Reduces [begin, end) into `result` (acc_size bytes, at most TP_REDUCE_MAX_SIZE): each split
- * starts from a copy of `identity` (acc_size bytes), folds its iterations with body, and the
- * partial results are combined in iteration order (so a non-commutative combine is fine). Splits
- * as tp_parallel_for(). Returns 0, or EINVAL (NULL pointers, begin > end, acc_size 0 or too
- * large), ESHUTDOWN, ENOMEM; `result` is written only on success.
+ * Reduces [begin, end) into `result` (acc_size bytes, any size): each split starts from a copy of
+ * `identity` (acc_size bytes), folds its iterations with body, and the partial results are
+ * combined in iteration order (so a non-commutative combine is fine). Splits as
+ * tp_parallel_for(). Returns 0, or EINVAL (NULL pointers, begin > end, acc_size 0), ESHUTDOWN,
+ * ENOMEM; `result` is written only on success.
  */
 TP_API int tp_parallel_reduce(tp_pool *pool, size_t begin, size_t end, size_t grain, void *result,
 			      const void *identity, size_t acc_size, tp_reduce_fn body,
