@@ -75,11 +75,19 @@ static uint32_t publish_final(struct tp_future *f, uint32_t status, bool drop)
 	}
 }
 
-static void note_group_error(struct tp_future *f, int code)
+char tp__detached_tag;
+
+/* A failed task's code goes to its group, or for a detached task to its pool's error handler. */
+static void note_failure(struct tp_future *f, int code)
 {
+	if (code == 0 || f->group == NULL)
+		return;
+	/* Not retired yet: the pool is alive. */
+	if (f->group == TP__DETACHED)
+		tp__pool_task_failed(f->home->pool, f->fn, f->arg, code);
 	/* The first failure in time wins: a CAS from 0. Before the final status, so the group's
 	 * waiter, who waits for that status, sees it. */
-	if (code != 0 && f->group != NULL)
+	else
 		(void)tp__cas_u32((uint32_t *)&f->group->error_, 0, (uint32_t)code);
 }
 
@@ -91,9 +99,10 @@ int tp__future_run(struct tp_future *f, bool retire)
 
 	tp__running_top = &me;
 	code = f->fn(f->arg);
+	/* Still "running": an error handler waiting for its own pool is EDEADLK too. */
+	note_failure(f, code);
 	tp__running_top = me.up;
 	f->result = code;
-	note_group_error(f, code);
 	old = publish_final(f, code == 0 ? TP_FUTURE_DONE : TP_FUTURE_FAILED, retire);
 	if (old & TP__DEQUEUED) {
 		/* A worker took our queue entry while we ran and left the record to us (future.h).
@@ -102,7 +111,7 @@ int tp__future_run(struct tp_future *f, bool retire)
 		 * count it retired and free the pool: nothing here touches the pool afterwards
 		 * (workers that may wait for it poll, see park() in worker.c). */
 		assert(!retire);
-		tp__inject_push(&f->pool->inject, f);
+		tp__inject_push(&f->home->pool->inject, f);
 	}
 	return code;
 }
@@ -125,7 +134,7 @@ bool tp__future_leave_queue(struct tp_future *f)
 	return true;
 }
 
-bool tp__future_cancel(struct tp_future *f)
+bool tp__future_cancel(struct tp_future *f, bool drop)
 {
 	uint32_t v = tp__load_rlx_u32(&f->word);
 
@@ -134,6 +143,9 @@ bool tp__future_cancel(struct tp_future *f)
 
 		/* seq_cst CAS: against tp__future_start's CAS, exactly one of the two wins. */
 		if (tp__cas_value_u32(&f->word, &v, n)) {
+			/* The task will never run: its argument is ours to drop, once. */
+			if (drop && f->drop != NULL)
+				f->drop(f->arg);
 			if (v & TP__WAITERS)
 				tp__futex_wake_all(&f->word);
 			return true;
@@ -230,8 +242,7 @@ int tp_future_wait_until(tp_future *f, const struct timespec *deadline)
 		return code;
 	if (running_below(f))
 		return EDEADLK;
-	/* Not final, so the pool is alive: comparing with it is safe. */
-	if (self != NULL && self->pool == f->pool)
+	if (self != NULL && self->pool->home == f->home)
 		return tp__worker_help(self, f, deadline);
 	return tp__future_block(f, deadline);
 }
@@ -257,7 +268,7 @@ int tp_future_wait(tp_future *f)
 
 bool tp_future_cancel(tp_future *f)
 {
-	return f != NULL && tp__future_cancel(f);
+	return f != NULL && tp__future_cancel(f, true);
 }
 
 tp_future_status tp_future_state(const tp_future *f)

@@ -22,7 +22,8 @@
  * Invariants
  *   - Two references at birth: the caller's (dropped by tp_future_release) and the runtime's
  *     (dropped once the record is retired: it left the queues and its task will never run or has
- *     returned). The record is recycled when the count reaches zero, whoever drops last. The
+ *     returned); a detached record (tp_submit) has only the runtime's, and no caller ever sees
+ *     it. The record is recycled when the count reaches zero, whoever drops last. The
  *     count never exceeds TP__REF_MAX: tp_future_retain refuses (EOVERFLOW) rather than wrap.
  *   - DEQUEUED is set at most once, only while RUNNING, and only by a worker holding the
  *     queue entry; nothing clears it.
@@ -54,13 +55,15 @@
 struct tp__home;
 
 struct tp_future {
-	uint32_t word; /* status | WAITERS | refs << 4; the futex word */
+	uint32_t word; /* status | WAITERS | DEQUEUED | refs << 5; the futex word */
 	int result;    /* the task's code; see the invariants */
 	tp_task_fn fn;
 	void *arg;
-	tp_pool *pool;	       /* identity only: not dereferenced once the status is final */
-	struct tp__home *home; /* where the record returns when its last reference drops */
-	tp_group *group;       /* the group it belongs to, or NULL (owner of the group only) */
+	tp_drop_fn drop; /* called with arg by whoever cancels the task; NULL: none */
+	/* Where the record returns when its last reference drops. It outlives the pool and names
+	 * it: home->pool is the record's pool, dereferenced only while the record is not retired. */
+	struct tp__home *home;
+	tp_group *group; /* its group (owner of the group only), TP__DETACHED (tp_submit), or NULL */
 	struct tp_future *group_next;
 	union {
 		struct cds_wfcq_node node;   /* injection queue link, while queued */
@@ -68,8 +71,8 @@ struct tp_future {
 	};
 };
 
-/* A pending future costs one record: one cache line (issue 4 allows 128 bytes; 10M pending
- * futures then take 640 MB plus 8 bytes each of deque slot). */
+/* A pending future costs one record: one cache line (10M pending futures take 640 MB, plus 8
+ * bytes each of deque slot). */
 _Static_assert(sizeof(struct tp_future) <= 64, "a task record fits one cache line");
 
 static inline bool tp__status_final(uint32_t word)
@@ -77,15 +80,22 @@ static inline bool tp__status_final(uint32_t word)
 	return (word & TP__ST_MASK) >= TP_FUTURE_DONE;
 }
 
-/* Before publication: no atomics needed. */
-static inline void tp__future_init(struct tp_future *f, tp_pool *pool, tp_task_fn fn, void *arg)
+/* The `group` of a detached task (tp_submit): nobody holds its future, and a failure goes to
+ * the pool's error handler. Never dereferenced. */
+extern char tp__detached_tag;
+#define TP__DETACHED ((tp_group *)(void *)&tp__detached_tag)
+
+/* Before publication: no atomics needed. A detached record is born with the runtime's reference
+ * only. */
+static inline void tp__future_init(struct tp_future *f, tp_task_fn fn, void *arg, tp_drop_fn drop,
+				   tp_group *group)
 {
-	f->word = TP_FUTURE_PENDING | 2 * TP__REF_ONE;
+	f->word = TP_FUTURE_PENDING | (group == TP__DETACHED ? 1 : 2) * TP__REF_ONE;
 	f->result = 0;
 	f->fn = fn;
 	f->arg = arg;
-	f->pool = pool;
-	f->group = NULL;
+	f->drop = drop;
+	f->group = group;
 }
 
 /* The task's code for a final word (0, the task's error, or ECANCELED). */
@@ -111,8 +121,12 @@ static inline bool tp__future_start(struct tp_future *f)
  */
 bool tp__future_leave_queue(struct tp_future *f);
 
-/* PENDING -> CANCELLED, waking sleepers. True if it is (now or already) cancelled. */
-bool tp__future_cancel(struct tp_future *f);
+/*
+ * PENDING -> CANCELLED, waking sleepers; the call that cancels it also calls its drop function
+ * if `drop` (the child of a fork() does not: the parent owns the argument). True if it is (now or
+ * already) cancelled. The caller holds a reference.
+ */
+bool tp__future_cancel(struct tp_future *f, bool drop);
 
 /* Drops n references; recycles the record when none are left. */
 void tp__future_unref(struct tp_future *f, uint32_t n);

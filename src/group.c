@@ -21,7 +21,7 @@ int tp_group_init(tp_group *group, tp_pool *pool)
 	return 0;
 }
 
-int tp_group_spawn(tp_group *group, tp_task_fn fn, void *arg)
+int tp_group_spawn_ex(tp_group *group, tp_task_fn fn, void *arg, tp_drop_fn drop)
 {
 	struct tp_future *f;
 	int err;
@@ -30,7 +30,7 @@ int tp_group_spawn(tp_group *group, tp_task_fn fn, void *arg)
 		return EINVAL;
 	if (group->cancelled_)
 		return ECANCELED;
-	err = tp__submit(group->pool_, fn, &arg, 1, group, &f);
+	err = tp__submit(group->pool_, fn, &arg, 1, drop, group, &f);
 	if (err != 0)
 		return err;
 	f->group_next = group->head_;
@@ -39,13 +39,18 @@ int tp_group_spawn(tp_group *group, tp_task_fn fn, void *arg)
 	return 0;
 }
 
+int tp_group_spawn(tp_group *group, tp_task_fn fn, void *arg)
+{
+	return tp_group_spawn_ex(group, fn, arg, NULL);
+}
+
 void tp_group_cancel(tp_group *group)
 {
 	if (group == NULL)
 		return;
 	group->cancelled_ = 1;
 	for (struct tp_future *f = group->head_; f != NULL; f = f->group_next)
-		(void)tp__future_cancel(f);
+		(void)tp__future_cancel(f, true);
 }
 
 int tp_group_wait(tp_group *group)

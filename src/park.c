@@ -68,6 +68,7 @@ int tp__park_init(struct tp__park *p, size_t n, const struct ck_ec_mode *mode)
 	for (size_t i = 0; i < n; i++) {
 		ck_ec32_init(&p->parkers[i].ec, 0);
 		p->parkers[i].waker_cpu = 0;
+		p->parkers[i].pinned = false;
 	}
 	return 0;
 }
@@ -111,21 +112,23 @@ static void move_off_cpu(int cpu)
 		(void)sched_setaffinity(0, sizeof(mask), &mask);
 }
 
-void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline)
+bool tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline)
 {
 	uint32_t waker_cpu;
-
 	/* Returns at once if the counter already moved past snap (a waker claimed us). */
-	(void)ck_ec32_wait(&p->parkers[i].ec, p->mode, snap, deadline);
+	bool woken = ck_ec32_wait(&p->parkers[i].ec, p->mode, snap, deadline) == 0;
+
 	/* Woken by a claim (bit already clear) or spuriously (bit still set): clear it anyway. */
 	tp__park_cancel(p, i);
-	/* A worker woke us to share its work: do not share its CPU too (see park.h). */
+	/* A worker woke us to share its work: do not share its CPU too (see park.h), unless the
+	 * user pinned us. */
 	waker_cpu = tp__fas_u32(&p->parkers[i].waker_cpu, 0);
-	if (waker_cpu != 0)
+	if (waker_cpu != 0 && !p->parkers[i].pinned)
 		move_off_cpu((int)waker_cpu - 1);
+	return woken;
 }
 
-static bool claim_and_wake(struct tp__park *p, size_t w, uint64_t bits, bool from_worker)
+static size_t claim_and_wake(struct tp__park *p, size_t w, uint64_t bits, bool from_worker)
 {
 	while (bits != 0) {
 		uint64_t bit = bits & -bits;
@@ -143,25 +146,26 @@ static bool claim_and_wake(struct tp__park *p, size_t w, uint64_t bits, bool fro
 			/* The increment is a full barrier; ck_ec makes the futex call only when
 			 * the worker sleeps (its counter's waiter flag is set). */
 			ck_ec32_inc(&p->parkers[i].ec, p->mode);
-			return true;
+			return i;
 		}
 		/* bits now holds the fresh value: retry with another sleeper, or give up. */
 	}
-	return false;
+	return TP__PARK_NONE;
 }
 
-static bool wake_one(struct tp__park *p, bool from_worker)
+static size_t wake_one(struct tp__park *p, bool from_worker)
 {
 	for (size_t w = 0; w < p->nwords; w++) {
 		uint64_t bits = tp__load_sc_u64(&p->idle[w]);
+		size_t i;
 
-		if (bits != 0 && claim_and_wake(p, w, bits, from_worker))
-			return true;
+		if (bits != 0 && (i = claim_and_wake(p, w, bits, from_worker)) != TP__PARK_NONE)
+			return i;
 	}
-	return false;
+	return TP__PARK_NONE;
 }
 
-bool tp__park_wake_one(struct tp__park *p)
+size_t tp__park_wake_one(struct tp__park *p)
 {
 	/* (the caller's publication of work) before (loads of the bits), store-load: pairs with the
 	 * fence in tp__park_prepare(). */
@@ -169,7 +173,7 @@ bool tp__park_wake_one(struct tp__park *p)
 	return wake_one(p, true);
 }
 
-bool tp__park_wake_one_after_barrier(struct tp__park *p)
+size_t tp__park_wake_one_after_barrier(struct tp__park *p)
 {
 	return wake_one(p, false);
 }

@@ -31,6 +31,7 @@
 struct tp__parker {
 	alignas(TP__CACHE_LINE) struct ck_ec32 ec;
 	uint32_t waker_cpu; /* 0, or 1 + the CPU of the worker that last woke this one */
+	bool pinned;	    /* set before the workers start: never move this worker */
 };
 
 struct tp__park {
@@ -61,19 +62,22 @@ void tp__park_cancel(struct tp__park *p, size_t i);
 /*
  * Worker i sleeps until its eventcount moves past `snap` (or spuriously), or until the absolute
  * CLOCK_MONOTONIC deadline (NULL: none), then withdraws its bit. Returns at once if a producer
- * already woke it.
+ * already woke it. True if it was woken (the counter moved), false at the deadline.
  */
-void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline);
+bool tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline);
+
+/* What the wake-ups return when they found no sleeper to claim. */
+#define TP__PARK_NONE SIZE_MAX
 
 /*
- * A worker that has just published work: wakes one parked worker, if any. Returns true if it
- * claimed one. Starts with a store-load fence (pairs with the one in tp__park_prepare()), so the
+ * A worker that has just published work: wakes one parked worker, if any. Returns the index of
+ * the worker it claimed, or TP__PARK_NONE. Starts with a store-load fence (pairs with the one in tp__park_prepare()), so the
  * caller need not fence after publishing. It leaves its CPU with the sleeper: on this kind of
  * guest a woken thread lands on its waker's CPU even when another is idle (docs/machine.md), where two
  * busy workers would share one CPU for a balancing interval (milliseconds); the sleeper moves off
  * that CPU when it wakes there.
  */
-bool tp__park_wake_one(struct tp__park *p);
+size_t tp__park_wake_one(struct tp__park *p);
 
 /*
  * As tp__park_wake_one(), for a submitter outside the pool (no CPU hint: it is about to wait, so
@@ -81,7 +85,7 @@ bool tp__park_wake_one(struct tp__park *p);
  * read-modify-write, or liburcu's uatomic_xchg inside cds_wfcq_enqueue, documented as "a full
  * memory barrier before and after"), which orders it before the loads of the bits.
  */
-bool tp__park_wake_one_after_barrier(struct tp__park *p);
+size_t tp__park_wake_one_after_barrier(struct tp__park *p);
 
 /* Wakes every worker (shutdown): each eventcount is incremented, sleeping or not. */
 void tp__park_wake_all(struct tp__park *p);

@@ -1,5 +1,5 @@
 /*
- * pool.c - creating, feeding and shutting down a pool.
+ * pool.c - creating (with options: names, hooks, stacks, placement) and shutting down a pool.
  * The shared state and the shutdown's termination argument are described in pool.h.
  */
 #include <ctype.h>
@@ -11,7 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "futex.h"
+#include "placement.h"
 #include "pool.h"
+#include "symbol.h"
+
+/* The name of a pool created without one. */
+#define DEFAULT_NAME "tp"
 
 /*
  * TP_NUM_THREADS: decimal digits, optionally surrounded by white space, in [0,
@@ -51,6 +57,7 @@ static size_t affinity_cpus(void)
 
 static void free_pool(tp_pool *pool)
 {
+	tp__trace_forget(pool);
 	if (pool->workers != NULL) {
 		for (size_t i = 0; i < pool->n; i++)
 			if (pool->workers[i].deque.buf != NULL)
@@ -64,6 +71,7 @@ static void free_pool(tp_pool *pool)
 	}
 	tp__park_destroy(&pool->park);
 	pthread_mutex_destroy(&pool->shut_lock);
+	free(pool->name);
 	free(pool);
 }
 
@@ -77,67 +85,159 @@ static void abort_start(tp_pool *pool)
 			pthread_join(pool->workers[i].thread, NULL);
 }
 
-static int start_workers(tp_pool *pool)
+/* Starts the workers, each pinned to plan[i] if plan is not NULL. 0, or pthread_create's error. */
+static int start_workers(tp_pool *pool, size_t stack_size, const int *plan)
 {
+	pthread_attr_t attr;
 	sigset_t all, old;
-	int err = 0;
+	int err;
 
+	err = pthread_attr_init(&attr);
+	if (err != 0)
+		return err;
+	if (stack_size != 0)
+		err = pthread_attr_setstacksize(&attr, stack_size);
 	/* Workers inherit a full signal mask: signals go to the application's own threads. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (size_t i = 0; i < pool->n && err == 0; i++) {
 		struct tp__worker *w = &pool->workers[i];
 
-		err = pthread_create(&w->thread, NULL, tp__worker_main, w);
+		if (plan != NULL) {
+			cpu_set_t cpu;
+
+			CPU_ZERO(&cpu);
+			CPU_SET(plan[i], &cpu);
+			err = pthread_attr_setaffinity_np(&attr, sizeof(cpu), &cpu);
+			if (err != 0)
+				break;
+		}
+		err = pthread_create(&w->thread, &attr, tp__worker_main, w);
 		w->started = err == 0;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
 	return err;
 }
 
-tp_pool *tp_pool_create(size_t num_threads, tp_logger *logger)
+/* Waits until every worker has returned from on_thread_start (futex on the countdown). */
+static void await_start_hooks(tp_pool *pool)
 {
-	tp_pool *pool;
-	size_t n = num_threads;
+	uint32_t left;
+
+	/* acquire: pairs with each worker's decrement; what its hook did comes before. */
+	while ((left = tp__load_acq_u32(&pool->starting)) != 0)
+		(void)tp__futex_wait(&pool->starting, left, NULL);
+}
+
+void tp__pool_started(tp_pool *pool)
+{
+	/* seq_cst RMW (release): this worker's hook before the creator's return. */
+	if (tp__faa_u32(&pool->starting, (uint32_t)-1) == 1)
+		tp__futex_wake_all(&pool->starting);
+}
+
+static bool options_valid(const tp_pool_options *opts)
+{
+	for (size_t i = 0; i < sizeof(opts->reserved_) / sizeof(opts->reserved_[0]); i++)
+		if (opts->reserved_[i] != NULL)
+			return false;
+	if (opts->num_threads > TP_POOL_MAX_THREADS)
+		return false;
+	if (opts->stack_size != 0 && opts->stack_size < (size_t)PTHREAD_STACK_MIN)
+		return false;
+	return opts->placement == TP_PLACE_NONE || opts->placement == TP_PLACE_COMPACT ||
+	       opts->placement == TP_PLACE_SCATTER || opts->placement == TP_PLACE_LIST;
+}
+
+/* The number of workers: opts->num_threads, else TP_NUM_THREADS, else one per CPU. */
+static size_t thread_count(const tp_pool_options *opts)
+{
+	const char *text;
+	long env;
+	size_t n;
+
+	if (opts->num_threads != 0)
+		return opts->num_threads;
+	text = getenv("TP_NUM_THREADS");
+	env = env_threads(text);
+	n = env > 0 ? (size_t)env : affinity_cpus();
+	if (env < 0)
+		tp_log(opts->logger, TP_LOG_WARNING,
+		       "TP_NUM_THREADS=\"%s\" is not a number of threads in [0, %d]: ignored, "
+		       "using one per CPU (%zu)",
+		       text, TP_POOL_MAX_THREADS, n);
+	return n;
+}
+
+/* Where each worker runs (NULL: anywhere). 0 or an errno (EINVAL, ENOMEM). */
+static int plan_placement(const tp_pool_options *opts, size_t n, int **plan)
+{
+	cpu_set_t allowed;
 	int err;
 
-	if (n == 0) {
-		const char *text = getenv("TP_NUM_THREADS");
-		long env = env_threads(text);
+	*plan = NULL;
+	if (opts->placement == TP_PLACE_NONE || n == 0)
+		return 0;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
+		return EINVAL;
+	*plan = malloc(n * sizeof(**plan));
+	if (*plan == NULL)
+		return ENOMEM;
+	err = tp__placement_plan(opts->placement, opts->cpus, opts->ncpus, &allowed,
+				 "/sys/devices/system/cpu", n, *plan);
+	if (err != 0) {
+		free(*plan);
+		*plan = NULL;
+	}
+	return err;
+}
 
-		n = env > 0 ? (size_t)env : affinity_cpus();
-		if (env < 0)
-			tp_log(logger, TP_LOG_WARNING,
-			       "TP_NUM_THREADS=\"%s\" is not a number of threads in [0, %d]: ignored, "
-			       "using one per CPU (%zu)",
-			       text, TP_POOL_MAX_THREADS, n);
-	}
-	if (n > TP_POOL_MAX_THREADS) {
-		errno = EINVAL;
+/* TP_TRACE=path: a trace from the pool's creation to its shutdown. */
+static void trace_from_env(tp_pool *pool)
+{
+	const char *path = getenv("TP_TRACE");
+	int err;
+
+	if (path == NULL || *path == '\0')
+		return;
+	err = tp_pool_trace_start(pool, path);
+	if (err != 0)
+		tp_log(pool->logger, TP_LOG_WARNING, "TP_TRACE=\"%s\": no trace of pool %s (%s)",
+		       path, pool->name, strerror(err));
+}
+
+/* Allocates and initialises a pool of n workers, none started. NULL on ENOMEM. */
+static tp_pool *new_pool(const tp_pool_options *opts, size_t n)
+{
+	tp_pool *pool = aligned_alloc(TP__CACHE_LINE, sizeof(*pool));
+
+	if (pool == NULL)
 		return NULL;
-	}
-	pool = aligned_alloc(TP__CACHE_LINE, sizeof(*pool));
-	if (pool == NULL) {
-		errno = ENOMEM;
-		return NULL;
-	}
 	memset(pool, 0, sizeof(*pool));
 	pool->n = n;
-	pool->logger = logger != NULL ? logger : tp_logger_get_instance();
+	pool->logger = opts->logger != NULL ? opts->logger : tp_logger_get_instance();
 	pool->log_threshold = tp__logger_threshold_word(pool->logger);
+	pool->on_thread_start = opts->on_thread_start;
+	pool->on_thread_stop = opts->on_thread_stop;
+	pool->hook_user = opts->hook_user;
+	pool->on_error = opts->on_error;
+	pool->error_user = opts->error_user;
+	pool->starting = opts->on_thread_start != NULL ? (uint32_t)n : 0;
 	pthread_mutex_init(&pool->shut_lock, NULL);
 	tp__inject_init(&pool->inject);
+	pool->name = strdup(opts->name != NULL ? opts->name : DEFAULT_NAME);
 	pool->home = tp__home_new();
 	pool->workers = aligned_alloc(TP__CACHE_LINE, n * sizeof(pool->workers[0]));
 	/* Zeroed at once: free_pool() walks the workers' deques and caches on every failure. */
 	if (pool->workers != NULL)
 		memset(pool->workers, 0, n * sizeof(pool->workers[0]));
-	if (pool->home == NULL || pool->workers == NULL ||
+	if (pool->name == NULL || pool->home == NULL || pool->workers == NULL ||
 	    tp__park_init(&pool->park, n, NULL) != 0) {
 		free_pool(pool);
-		errno = ENOMEM;
 		return NULL;
 	}
+	pool->home->pool = pool;
 	for (size_t i = 0; i < n; i++) {
 		struct tp__worker *w = &pool->workers[i];
 
@@ -146,20 +246,104 @@ tp_pool *tp_pool_create(size_t num_threads, tp_logger *logger)
 		w->rng = 0x9E3779B97F4A7C15u * (i + 1);
 		if (tp__deque_init(&w->deque, TP__DEQUE_INITIAL) != 0) {
 			free_pool(pool);
-			errno = ENOMEM;
 			return NULL;
 		}
 	}
-	err = start_workers(pool);
+	return pool;
+}
+
+void tp_pool_options_init(tp_pool_options *opts)
+{
+	if (opts != NULL)
+		memset(opts, 0, sizeof(*opts));
+}
+
+tp_pool *tp_pool_create_ex(const tp_pool_options *opts)
+{
+	tp_pool *pool;
+	int *plan;
+	size_t n;
+	int err;
+
+	if (opts == NULL || !options_valid(opts)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	n = thread_count(opts);
+	if (n > TP_POOL_MAX_THREADS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	err = plan_placement(opts, n, &plan);
+	if (err != 0) {
+		errno = err;
+		return NULL;
+	}
+	pool = new_pool(opts, n);
+	if (pool == NULL) {
+		free(plan);
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* A pinned worker is never moved off its CPU by the parking code (park.h). */
+	for (size_t i = 0; plan != NULL && i < n; i++)
+		pool->park.parkers[i].pinned = true;
+	err = start_workers(pool, opts->stack_size, plan);
+	free(plan);
 	if (err != 0) {
 		abort_start(pool);
 		free_pool(pool);
 		errno = EAGAIN;
 		return NULL;
 	}
+	await_start_hooks(pool);
 	tp__fork_track(pool);
-	tp_log(pool->logger, TP_LOG_INFO, "pool %p created with %zu threads", (void *)pool, n);
+	tp_log(pool->logger, TP_LOG_INFO, "pool %s (%p) created with %zu threads", pool->name,
+	       (void *)pool, n);
+	trace_from_env(pool);
 	return pool;
+}
+
+tp_pool *tp_pool_create(size_t num_threads, tp_logger *logger)
+{
+	tp_pool_options opts;
+
+	tp_pool_options_init(&opts);
+	opts.num_threads = num_threads;
+	opts.logger = logger;
+	return tp_pool_create_ex(&opts);
+}
+
+const char *tp_pool_name(const tp_pool *pool)
+{
+	return pool != NULL ? pool->name : NULL;
+}
+
+tp_pool *tp_current_pool(void)
+{
+	struct tp__worker *w = tp__self;
+
+	return w != NULL ? w->pool : NULL;
+}
+
+int tp_worker_index(void)
+{
+	struct tp__worker *w = tp__self;
+
+	return w != NULL ? (int)w->index : -1;
+}
+
+void tp__pool_task_failed(tp_pool *pool, tp_task_fn fn, void *arg, int code)
+{
+	char name[256];
+
+	if (pool->on_error != NULL) {
+		pool->on_error(pool->error_user, fn, arg, code);
+		return;
+	}
+	tp_log(pool->logger, TP_LOG_WARNING, "pool %s: detached task %s(%p) failed: %d (%s)",
+	       pool->name, tp__symbol_name((const void *)fn, name, sizeof(name)), arg, code,
+	       strerror(code));
 }
 
 size_t tp_pool_size(const tp_pool *pool)
@@ -189,6 +373,7 @@ int tp_pool_shutdown(tp_pool *pool, tp_shutdown_mode mode)
 		tp__park_wake_all(&pool->park);
 		for (size_t i = 0; i < pool->n; i++)
 			pthread_join(pool->workers[i].thread, NULL);
+		tp__trace_finish(pool);
 		pool->shut_state = 2;
 		tp_log(pool->logger, TP_LOG_INFO, "pool %p joined %zu threads", (void *)pool,
 		       pool->n);
@@ -216,8 +401,8 @@ void tp_pool_destroy(tp_pool *pool)
 /* In a fork() child: retires a record found in a queue, cancelling it if it was pending. */
 static void cancel_inherited(struct tp_future *f)
 {
-	(void)tp__future_cancel(f);
-	/* Pending: now cancelled. Claimed by tp_future_wait_nohelp() on a thread of the parent:
+	(void)tp__future_cancel(f, false);
+	/* Pending: now cancelled (its argument is the parent's: not dropped). Claimed by tp_future_wait_nohelp() on a thread of the parent:
 	 * it stays RUNNING here, and keeps the runtime's reference. */
 	if (tp__status_final(tp__load_acq_u32(&f->word)))
 		tp__future_unref(f, 1);

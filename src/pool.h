@@ -41,6 +41,7 @@
 #include "logger_internal.h"
 #include "park.h"
 #include "task_cache.h"
+#include "trace.h"
 
 enum tp__mode {
 	TP__MODE_RUN = 0,
@@ -54,6 +55,22 @@ enum tp__mode {
 /* Records a worker moves from the injection queue at a time. */
 #define TP__INJECT_BATCH 32
 
+/*
+ * A worker's counters for tp_pool_stats(): each written by its worker only (relaxed stores of
+ * the incremented value, no read-modify-write), read by anyone (relaxed loads). The forks are
+ * the worker's `spawned`.
+ */
+struct tp__counters {
+	uint64_t tasks, steals, steal_fails, injected, parks, wakeups;
+	uint64_t running; /* records whose task runs on this worker now (nested when it helps) */
+};
+
+/* Adds one to counter `field` of worker w: owner only. */
+#define TP__COUNT(w, field)                                                                        \
+	tp__store_rlx_u64(&(w)->counters.field, tp__load_rlx_u64(&(w)->counters.field) + 1)
+#define TP__UNCOUNT(w, field)                                                                      \
+	tp__store_rlx_u64(&(w)->counters.field, tp__load_rlx_u64(&(w)->counters.field) - 1)
+
 struct tp__worker {
 	struct tp__deque deque;				/* starts on its own cache line */
 	alignas(TP__CACHE_LINE) struct tp__cache cache; /* owner only */
@@ -62,6 +79,8 @@ struct tp__worker {
 	uint64_t rng;	   /* owner only: victim selection */
 	tp_pool *pool;
 	size_t index;
+	struct tp__counters counters;
+	struct tp__trace_lane lane; /* trace.h */
 	pthread_t thread;
 	int started;
 };
@@ -75,16 +94,26 @@ struct tp_pool {
 	uint64_t handed;
 	tp_pool *fork_prev, *fork_next; /* the registry of live pools (fork.c), under its lock */
 	uint32_t shut_state;		/* 0 none, 1 in progress, 2 joined; under shut_lock */
+	uint32_t idle_seq;   /* futex word of tp_pool_wait_idle(): moves when the pool went idle */
+	uint32_t starting;   /* workers yet to return from on_thread_start (futex word) */
+	struct tp__trace *trace_owned; /* the running trace, under shut_lock (trace.c) */
 	/* Read-mostly from here. */
 	alignas(TP__CACHE_LINE) uint32_t mode; /* enum tp__mode */
 	uint32_t stop;			       /* set once quiescent: workers exit */
+	uint32_t idle_waiters;		       /* threads in tp_pool_wait_idle() */
+	struct tp__trace *trace;	       /* the trace being recorded, or NULL (trace.h) */
 	size_t n;
 	struct tp__worker *workers; /* [n], cache-line aligned */
 	struct tp__home *home;
 	tp_logger *logger;
 	const uint32_t *log_threshold; /* the logger's threshold word (logger.c) */
 	struct tp__park park;
-	pthread_mutex_t shut_lock; /* serialises shutdown calls (cold path only) */
+	pthread_mutex_t shut_lock; /* serialises shutdown calls and traces (cold paths only) */
+	char *name;		   /* tp_pool_options.name, copied */
+	tp_thread_hook_fn on_thread_start, on_thread_stop;
+	void *hook_user;
+	tp_error_fn on_error;
+	void *error_user;
 };
 
 /*
@@ -126,9 +155,22 @@ int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct time
 /* pool.c: in the child of a fork(), makes an inherited pool a shut-down one (fork.c). */
 void tp__pool_after_fork(tp_pool *pool);
 
-/* submit.c: allocates, initialises and submits n records (all or nothing); 0 or an errno. */
-int tp__submit(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_group *group,
-	       struct tp_future **out);
+/* pool.c: a worker has returned from on_thread_start (tp_pool_create_ex waits for all). */
+void tp__pool_started(tp_pool *pool);
+
+/* pool.c: a detached task returned `code` != 0: the error handler, or a WARNING line. */
+void tp__pool_task_failed(tp_pool *pool, tp_task_fn fn, void *arg, int code);
+
+/* worker.c: the quiescence check of pool.h (after a store-load fence). */
+bool tp__pool_quiescent(tp_pool *pool);
+
+/* idle.c: wakes the threads in tp_pool_wait_idle(); a worker that found the pool quiescent. */
+void tp__pool_idle_wake(tp_pool *pool);
+
+/* submit.c: allocates, initialises and submits n records (all or nothing); 0 or an errno.
+ * group: the records' group, or NULL, or TP__DETACHED (then out may be NULL). */
+int tp__submit(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_drop_fn drop,
+	       tp_group *group, struct tp_future **out);
 
 /* The record cache of the calling thread for records of `pool`, or NULL. */
 static inline struct tp__cache *tp__self_cache(const struct tp__home *home)

@@ -1,5 +1,6 @@
 /*
- * submit.c - getting tasks into a pool: tp_enqueue, tp_enqueue_batch, and groups' spawns.
+ * submit.c - getting tasks into a pool: tp_enqueue, tp_submit (detached: no future),
+ * tp_enqueue_batch, and groups' spawns.
  *
  * From a worker of the pool, records are forks: counted in the worker's `spawned`, pushed on its
  * own deque and published at once (a future may be waited for from anywhere). From any other
@@ -27,7 +28,7 @@ static void free_chain(struct tp_future *f, struct tp__cache *cache)
  * is written only once the submission can no longer fail. NULL on ENOMEM (nothing kept).
  */
 static struct tp_future *alloc_chain(tp_pool *pool, struct tp__cache *cache, tp_task_fn fn,
-				     void *const *args, size_t n, tp_group *group)
+				     void *const *args, size_t n, tp_drop_fn drop, tp_group *group)
 {
 	struct tp_future *head = NULL, **link = &head;
 
@@ -38,8 +39,7 @@ static struct tp_future *alloc_chain(tp_pool *pool, struct tp__cache *cache, tp_
 			free_chain(head, cache);
 			return NULL;
 		}
-		tp__future_init(f, pool, fn, args[i]);
-		f->group = group;
+		tp__future_init(f, fn, args[i], drop, group);
 		f->next_free = NULL;
 		*link = f;
 		link = &f->next_free;
@@ -117,8 +117,8 @@ static int inject_records(tp_pool *pool, struct tp_future *chain, size_t n, stru
 	return 0;
 }
 
-int tp__submit(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_group *group,
-	       struct tp_future **out)
+int tp__submit(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_drop_fn drop,
+	       tp_group *group, struct tp_future **out)
 {
 	struct tp__worker *w = tp__self;
 	bool fork = w != NULL && w->pool == pool;
@@ -128,7 +128,7 @@ int tp__submit(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_gro
 
 	if (fork && tp__load_acq_u32(&pool->mode) == TP__MODE_CANCEL)
 		return ESHUTDOWN;
-	chain = alloc_chain(pool, cache, fn, args, n, group);
+	chain = alloc_chain(pool, cache, fn, args, n, drop, group);
 	if (chain == NULL)
 		return ENOMEM;
 	err = fork ? fork_records(w, chain, n, out) : inject_records(pool, chain, n, out);
@@ -137,8 +137,10 @@ int tp__submit(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_gro
 	return err;
 }
 
-/* tp_enqueue's own path: the same steps as tp__submit for one record, without the chain. */
-static int enqueue_one(tp_pool *pool, tp_task_fn fn, void *arg, struct tp_future **out)
+/* The path of tp_enqueue and tp_submit: the same steps as tp__submit for one record, without
+ * the chain. group: NULL, or TP__DETACHED (then out is NULL). */
+static int enqueue_one(tp_pool *pool, tp_task_fn fn, void *arg, tp_drop_fn drop, tp_group *group,
+		       struct tp_future **out)
 {
 	struct tp__worker *w = tp__self;
 	struct tp_future *f;
@@ -150,7 +152,7 @@ static int enqueue_one(tp_pool *pool, tp_task_fn fn, void *arg, struct tp_future
 		f = tp__record_alloc(pool->home, &w->cache);
 		if (f == NULL)
 			return ENOMEM;
-		tp__future_init(f, pool, fn, arg);
+		tp__future_init(f, fn, arg, drop, group);
 		count_forks(w, 1);
 		if (tp__deque_push(&w->deque, f) != 0) {
 			/* Over-counted only for a moment: the check then merely says "not yet". */
@@ -164,7 +166,7 @@ static int enqueue_one(tp_pool *pool, tp_task_fn fn, void *arg, struct tp_future
 		f = tp__record_alloc(pool->home, NULL);
 		if (f == NULL)
 			return ENOMEM;
-		tp__future_init(f, pool, fn, arg);
+		tp__future_init(f, fn, arg, drop, group);
 		err = gate_accept(pool, 1);
 		if (err != 0) {
 			tp__record_free(f, NULL);
@@ -174,11 +176,12 @@ static int enqueue_one(tp_pool *pool, tp_task_fn fn, void *arg, struct tp_future
 		TP__LOG_DEBUG(pool, "task %p enqueued", (void *)f);
 		injected(pool);
 	}
-	*out = f;
+	if (out != NULL)
+		*out = f;
 	return 0;
 }
 
-tp_future *tp_enqueue(tp_pool *pool, tp_task_fn fn, void *arg)
+tp_future *tp_enqueue_ex(tp_pool *pool, tp_task_fn fn, void *arg, tp_drop_fn drop)
 {
 	struct tp_future *f;
 	int err;
@@ -187,12 +190,29 @@ tp_future *tp_enqueue(tp_pool *pool, tp_task_fn fn, void *arg)
 		errno = EINVAL;
 		return NULL;
 	}
-	err = enqueue_one(pool, fn, arg, &f);
+	err = enqueue_one(pool, fn, arg, drop, NULL, &f);
 	if (err != 0) {
 		errno = err;
 		return NULL;
 	}
 	return f;
+}
+
+tp_future *tp_enqueue(tp_pool *pool, tp_task_fn fn, void *arg)
+{
+	return tp_enqueue_ex(pool, fn, arg, NULL);
+}
+
+int tp_submit_ex(tp_pool *pool, tp_task_fn fn, void *arg, tp_drop_fn drop)
+{
+	if (pool == NULL || fn == NULL)
+		return EINVAL;
+	return enqueue_one(pool, fn, arg, drop, TP__DETACHED, NULL);
+}
+
+int tp_submit(tp_pool *pool, tp_task_fn fn, void *arg)
+{
+	return tp_submit_ex(pool, fn, arg, NULL);
 }
 
 int tp_enqueue_batch(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, tp_future **out)
@@ -201,5 +221,5 @@ int tp_enqueue_batch(tp_pool *pool, tp_task_fn fn, void *const *args, size_t n, 
 		return EINVAL;
 	if (n == 0)
 		return 0;
-	return tp__submit(pool, fn, args, n, NULL, out);
+	return tp__submit(pool, fn, args, n, NULL, NULL, out);
 }

@@ -29,6 +29,7 @@ struct tp__home *tp__home_new(void)
 		return NULL;
 	home->returned = NULL;
 	home->chunks = NULL;
+	home->pool = NULL;
 	home->allocated = 0;
 	home->orphans = 0;
 	return home;

@@ -17,7 +17,10 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "pool.h"
@@ -64,6 +67,8 @@ static void *take_inject(struct tp__worker *w, size_t max)
 
 	if (n == 0)
 		return NULL;
+	for (size_t i = 0; i < n; i++)
+		TP__COUNT(w, injected);
 	/* The submitter wrote these records: ask for their lines in exclusive state now, all at
 	 * once, rather than one ownership transfer at a time when each task's CAS needs it. */
 	for (size_t i = 0; i < n; i++)
@@ -102,8 +107,12 @@ static void *steal_round(struct tp__worker *w)
 		for (int tries = 0; tries < 4; tries++) {
 			enum tp__steal_result r = tp__deque_steal(&v->deque, &item);
 
-			if (r == TP__STEAL_OK)
+			if (r == TP__STEAL_OK) {
+				TP__COUNT(w, steals);
+				TP__TRACE_FLOW(w, TP__EV_STEAL, v->index);
 				return item;
+			}
+			TP__COUNT(w, steal_fails);
 			if (r == TP__STEAL_EMPTY)
 				break;
 			tp__cpu_relax();
@@ -114,13 +123,17 @@ static void *steal_round(struct tp__worker *w)
 
 void tp__worker_publish(struct tp__worker *w)
 {
+	size_t woken;
+
 	tp__deque_publish(&w->deque);
 	/* (store of split) before (loads of the idle bitmap), store-load: the fence inside
 	 * tp__park_wake_one() pairs with the one in tp__park_prepare(). Either a worker about to
 	 * sleep sees the items in its re-check, or we see its bit and wake it. Without the fence
 	 * both can miss (the store still in our store buffer while we read a clear bitmap), and a
 	 * published item then waits while a worker sleeps. */
-	(void)tp__park_wake_one(&w->pool->park);
+	woken = tp__park_wake_one(&w->pool->park);
+	if (woken != TP__PARK_NONE)
+		TP__TRACE_FLOW(w, TP__EV_WAKE, woken);
 }
 
 void *tp__worker_find(struct tp__worker *w, size_t inject_max)
@@ -165,13 +178,20 @@ static void run_record(struct tp__worker *w, struct tp_future *f)
 
 	/* acquire: pairs with the release store of the mode after the gate closed. */
 	if (tp__load_acq_u32(&pool->mode) == TP__MODE_CANCEL)
-		(void)tp__future_cancel(f);
+		(void)tp__future_cancel(f, true);
 	if (tp__future_start(f)) {
+		/* Read now: the record may be recycled once its task has returned. */
+		tp_task_fn fn = f->fn;
+		uint64_t t0 = TP__TRACE_BEGIN(pool);
 		int code;
 
 		TP__LOG_DEBUG(pool, "worker %zu: task %p started", w->index, (void *)f);
+		TP__COUNT(w, running);
 		code = tp__future_run(f, true);
-		TP__LOG_DEBUG(pool, "worker %zu: task %p finished: %d", w->index, (void *)f, code);
+		TP__UNCOUNT(w, running);
+		TP__COUNT(w, tasks);
+		TP__TRACE_SPAN(w, TP__EV_TASK, (const void *)fn, t0);
+		TP__LOG_DEBUG(pool, "worker %zu: task %p finished: %d", w->index, (void *)fn, code);
 	} else if (!retire_unstarted(pool, f)) {
 		return; /* not retired: not counted yet */
 	}
@@ -185,10 +205,17 @@ static void run_record(struct tp__worker *w, struct tp_future *f)
 
 void tp__worker_run_item(struct tp__worker *w, void *item)
 {
-	if (tp__item_is_frame(item))
-		tp__frame_run(w, tp__item_frame(item));
-	else
+	if (tp__item_is_frame(item)) {
+		tp_task *t = tp__item_frame(item);
+		/* Read now: the frame belongs to its spawner once it has run. */
+		tp_task_fn fn = t->fn_;
+		uint64_t t0 = TP__TRACE_BEGIN(w->pool);
+
+		tp__frame_run(w, t);
+		TP__TRACE_SPAN(w, TP__EV_FRAME, (const void *)fn, t0);
+	} else {
 		run_record(w, item);
+	}
 }
 
 /* After a fence: could any source hold work? (Also true for a queue caught mid-append.) */
@@ -229,12 +256,18 @@ static const struct timespec *deadline_in(long ns, struct timespec *out)
 	return out;
 }
 
+bool tp__pool_quiescent(tp_pool *pool)
+{
+	return quiescent(pool);
+}
+
 /* Parks the worker until there may be work. Returns true when the worker must exit. */
 static bool park(struct tp__worker *w)
 {
 	tp_pool *pool = w->pool;
 	const struct timespec *deadline = NULL;
 	struct timespec until;
+	uint64_t t0;
 	uint32_t snap;
 
 	if (tp__load_acq_u32(&pool->stop))
@@ -244,6 +277,11 @@ static bool park(struct tp__worker *w)
 		tp__park_cancel(&pool->park, w->index);
 		return false;
 	}
+	/* _sc, after the fence of tp__park_prepare(): pairs with the waiter's registration and
+	 * fence in tp_pool_wait_idle() (idle.c). Either the waiter's own check sees our finished
+	 * count, or we see the waiter and check for it. */
+	if (tp__load_sc_u32(&pool->idle_waiters) != 0 && quiescent(pool))
+		tp__pool_idle_wake(pool);
 	/* acquire: pairs with the release store of the mode after the gate closed. */
 	if (tp__load_acq_u32(&pool->mode) != TP__MODE_RUN) {
 		if (quiescent(pool)) {
@@ -258,7 +296,11 @@ static bool park(struct tp__worker *w)
 		if (tp__load_sc_u64(&pool->handed) != 0)
 			deadline = deadline_in(HANDED_RECHECK_NS, &until);
 	}
-	tp__park_sleep(&pool->park, w->index, snap, deadline);
+	TP__COUNT(w, parks);
+	t0 = TP__TRACE_BEGIN(pool);
+	if (tp__park_sleep(&pool->park, w->index, snap, deadline))
+		TP__COUNT(w, wakeups);
+	TP__TRACE_SPAN(w, TP__EV_PARK, NULL, t0);
 	/* acquire: pairs with the release store of stop by the worker that found quiescence. */
 	return tp__load_acq_u32(&pool->stop) != 0;
 }
@@ -278,12 +320,32 @@ static void *find_spinning(struct tp__worker *w, size_t inject_max)
 	return NULL;
 }
 
+/* "NAME-i", NAME shortened so that the whole fits the kernel's 15 characters. */
+static void name_thread(const struct tp__worker *w)
+{
+	char suffix[8], name[16]; /* the index is below TP_POOL_MAX_THREADS: "-1023" at most */
+	size_t room, len;
+
+	snprintf(suffix, sizeof(suffix), "-%u", (unsigned)(w->index % 100000));
+	room = sizeof(name) - 1 - strlen(suffix);
+	len = strnlen(w->pool->name, room);
+	memcpy(name, w->pool->name, len);
+	memcpy(name + len, suffix, strlen(suffix) + 1);
+	(void)pthread_setname_np(pthread_self(), name);
+}
+
 void *tp__worker_main(void *arg)
 {
 	struct tp__worker *w = arg;
+	tp_pool *pool = w->pool;
 
 	tp__self = w;
 	tp__self_deque = &w->deque;
+	name_thread(w);
+	if (pool->on_thread_start != NULL) {
+		pool->on_thread_start(pool->hook_user, w->index);
+		tp__pool_started(pool);
+	}
 	TP__LOG_DEBUG(w->pool, "worker %zu started", w->index);
 	for (;;) {
 		void *item = tp__worker_find(w, TP__INJECT_BATCH);
@@ -300,6 +362,9 @@ void *tp__worker_main(void *arg)
 	TP__LOG_DEBUG(w->pool, "worker %zu exiting", w->index);
 	tp__self_deque = NULL;
 	tp__self = NULL;
+	/* Not a worker any more: a submission from the hook goes through the closed gate. */
+	if (pool->on_thread_stop != NULL)
+		pool->on_thread_stop(pool->hook_user, w->index);
 	return NULL;
 }
 

@@ -5,8 +5,8 @@
  * refused one never, the pool still works afterwards, and nothing leaks.
  *
  * How: this program links the internal static library with -Wl,--wrap=malloc,--wrap=calloc,
- * --wrap=aligned_alloc,--wrap=free,--wrap=pthread_create (meson.build beside this file). The
- * linker sends those calls, from every object linked into this executable (the library's members
+ * --wrap=aligned_alloc,--wrap=strdup,--wrap=free,--wrap=pthread_create (meson.build beside this
+ * file). The linker sends those calls, from every object linked into this executable (the library's members
  * included), to the __wrap_ functions below, which fail as the current plan says or call the
  * __real_ one: the C library's, or the replacement ASan or valgrind installs, which therefore still
  * sees every real call. cmocka is a shared library, so its own allocations are not wrapped, and
@@ -148,6 +148,7 @@ int __real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(
 void *__wrap_malloc(size_t size);
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_aligned_alloc(size_t align, size_t size);
+void *__wrap_strdup(const char *s);
 void __wrap_free(void *p);
 int __wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
 			  void *arg);
@@ -177,6 +178,16 @@ void *__wrap_aligned_alloc(size_t align, size_t size)
 		return NULL;
 	}
 	return counted(__real_aligned_alloc(align, size), size);
+}
+
+void *__wrap_strdup(const char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *p = __wrap_malloc(len);
+
+	if (p != NULL)
+		memcpy(p, s, len);
+	return p;
 }
 
 void __wrap_free(void *p)

@@ -1,0 +1,68 @@
+/*
+ * stats.c - tp_pool_stats: reading the workers' own counters (pool.h, struct tp__counters).
+ *
+ * Every counter has one writer, its worker, which stores the incremented value (relaxed): the
+ * hot paths pay one store to a line they own. Reading them here races with those stores
+ * harmlessly: each load returns a value the counter had during the call.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "pool.h"
+
+static void add(tp_worker_stats *sum, const tp_worker_stats *s)
+{
+	sum->tasks += s->tasks;
+	sum->forks += s->forks;
+	sum->steals += s->steals;
+	sum->steal_fails += s->steal_fails;
+	sum->injected += s->injected;
+	sum->parks += s->parks;
+	sum->wakeups += s->wakeups;
+}
+
+static void read_worker(const struct tp__worker *w, tp_worker_stats *s)
+{
+	const struct tp__counters *c = &w->counters;
+
+	memset(s, 0, sizeof(*s));
+	s->tasks = tp__load_rlx_u64(&c->tasks);
+	s->forks = tp__load_rlx_u64(&w->spawned);
+	s->steals = tp__load_rlx_u64(&c->steals);
+	s->steal_fails = tp__load_rlx_u64(&c->steal_fails);
+	s->injected = tp__load_rlx_u64(&c->injected);
+	s->parks = tp__load_rlx_u64(&c->parks);
+	s->wakeups = tp__load_rlx_u64(&c->wakeups);
+}
+
+int tp_pool_stats(const tp_pool *pool, tp_stats *out)
+{
+	uint64_t finished = 0, created, running = 0;
+	size_t room;
+
+	if (pool == NULL || out == NULL)
+		return EINVAL;
+	room = out->per_worker != NULL ? out->per_worker_len : 0;
+	out->workers = pool->n;
+	memset(&out->total, 0, sizeof(out->total));
+	for (size_t i = 0; i < pool->n; i++) {
+		tp_worker_stats s;
+
+		read_worker(&pool->workers[i], &s);
+		add(&out->total, &s);
+		if (i < room)
+			out->per_worker[i] = s;
+	}
+	out->per_worker_len = room < pool->n ? room : pool->n;
+	/* Alive records, as the quiescence check counts them (finished first: never negative). */
+	for (size_t i = 0; i < pool->n; i++)
+		finished += tp__load_acq_u64(&pool->workers[i].finished);
+	created = tp__load_acq_u64(&pool->gate) / TP__GATE_ONE;
+	for (size_t i = 0; i < pool->n; i++) {
+		created += tp__load_acq_u64(&pool->workers[i].spawned);
+		running += tp__load_rlx_u64(&pool->workers[i].counters.running);
+	}
+	out->running = running;
+	out->queued = created - finished > running ? created - finished - running : 0;
+	return 0;
+}
