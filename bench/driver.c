@@ -70,6 +70,9 @@ static struct runtime runtimes[] = {
 	  .configured = BENCH_HAVE_THREAD_POOL,
 	  .threadless = true,
 	  .why_not = BENCH_WHY_THREAD_POOL },
+	{ .name = "tp_submit",
+	  .configured = BENCH_HAVE_THREAD_POOL,
+	  .why_not = BENCH_WHY_THREAD_POOL },
 };
 #define N_RUNTIMES (int)(sizeof runtimes / sizeof runtimes[0])
 #define RT_TP	   0
@@ -155,7 +158,7 @@ static void usage(FILE *out)
 		"  --kernel LIST    kernels, comma-separated (default: all):\n"
 		"                   fib nqueens uts reduce submit latency idle\n"
 		"  --runtime LIST   runtimes (default: all built): thread_pool tp_spawn serial libgomp libomp\n"
-		"                   tbb classic tp_batch tp_calls\n"
+		"                   tbb classic tp_batch tp_calls tp_submit\n"
 		"  --threads LIST   thread counts, e.g. 1,2,4 (default: 1 and the number of CPUs)\n"
 		"  --size S         small | default | large (default: default)\n"
 		"  --repeat K       kept runs per row, after one discarded warm-up round (none for\n"
@@ -197,7 +200,7 @@ static void add_runtime(const char *name)
 			opt.runtimes[r] = true;
 			return;
 		}
-	die("unknown runtime '%s' (thread_pool tp_spawn serial libgomp libomp tbb classic tp_batch tp_calls)",
+	die("unknown runtime '%s' (thread_pool tp_spawn serial libgomp libomp tbb classic tp_batch tp_calls tp_submit)",
 	    name);
 }
 
@@ -815,7 +818,8 @@ static void print_table(const struct kernel_result *kr)
 			"submitted from outside; OpenMP: parallel for reduction; oneTBB: parallel_reduce",
 		[BENCH_SUBMIT] =
 			"thread_pool, classic: one future per task, each waited and released; tp_batch: "
-			"the same, submitted 256 per tp_enqueue_batch call; OpenMP: task + taskwait; "
+			"the same, submitted 256 per tp_enqueue_batch call; tp_submit: no futures, "
+			"tp_submit then tp_pool_wait_idle; OpenMP: task + taskwait; "
 			"oneTBB: task_group::run + wait (its waiting thread runs tasks too)",
 		[BENCH_LATENCY] =
 			"threads = parked workers (OpenMP, oneTBB: plus the submitting thread). Floors, "

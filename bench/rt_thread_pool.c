@@ -1,7 +1,7 @@
 /*
  * rt_thread_pool.c - this project's runtime, through its public API (thread_pool.h) only.
  *
- * Built four times:
+ * Built five times:
  *  - `thread_pool`: recursive kernels fork with tp_enqueue() from inside a task (the task goes on
  *    the worker's own deque) and join with tp_future_wait(), which runs other tasks while it
  *    waits: the futures API, as the reference design is used.
@@ -9,6 +9,8 @@
  *    tp_join() (no allocation). Only the recursive kernels: the others are the same code.
  *  - `tp_batch` (BENCH_TP_BATCH): the `submit` kernel with tp_enqueue_batch(), 256 tasks per
  *    call, futures as in `thread_pool`: the reference design's advice to batch small operations.
+ *  - `tp_submit` (BENCH_TP_DETACHED): the `submit` kernel fire-and-forget: tp_submit() per task,
+ *    no futures, then tp_pool_wait_idle(); a failing task reaches the pool's error handler.
  *  - `tp_calls` (BENCH_TP_FRAMES and BENCH_TP_CALLS): the tp_spawn kernels' source with each
  *    spawn recording the call and each join making it, on one thread: what the task-shaped kernel
  *    costs without any runtime, so that tp_spawn's distance to serial splits into the kernel's
@@ -86,10 +88,30 @@ static int run_root(tp_task_fn fn, void *arg)
 	return atomic_load(&first_error);
 }
 
+#ifdef BENCH_TP_DETACHED
+static void note_error(int rc);
+
+static void on_task_error(void *user, tp_task_fn fn, void *arg, int code)
+{
+	(void)user;
+	(void)fn;
+	(void)arg;
+	note_error(code);
+}
+#endif
+
 static int tp_start(enum bench_kernel k, int threads)
 {
 	(void)k;
+#ifdef BENCH_TP_DETACHED
+	tp_pool_options opts;
+	tp_pool_options_init(&opts);
+	opts.num_threads = (size_t)threads;
+	opts.on_error = on_task_error;
+	pool = tp_pool_create_ex(&opts);
+#else
 	pool = tp_pool_create((size_t)threads, NULL);
+#endif
 	return pool ? 0 : errno;
 }
 
@@ -351,6 +373,21 @@ static int rt_submit(int *slots, size_t n)
 	free(futures);
 	return rc ? rc : atomic_load(&first_error);
 }
+#elif defined(BENCH_TP_DETACHED)
+/* The same work, fire-and-forget: no future per task, one wait for the pool to go idle. */
+static int rt_submit(int *slots, size_t n)
+{
+	atomic_store(&first_error, 0);
+	for (size_t i = 0; i < n; i++) {
+		int rc = tp_submit(pool, submit_task, &slots[i]);
+		if (rc) {
+			tp_pool_wait_idle(pool, NULL);
+			return rc;
+		}
+	}
+	int rc = tp_pool_wait_idle(pool, NULL);
+	return rc ? rc : atomic_load(&first_error);
+}
 #else
 static int rt_submit(int *slots, size_t n)
 {
@@ -401,6 +438,11 @@ static int tp_latency(struct bench_latency *lr)
 #define RT_API	   "futures, submitted 256 per tp_enqueue_batch call"
 #define RT_KERNELS BENCH_K(BENCH_SUBMIT)
 #define RT_SKIP	   "tp_enqueue_batch: the submit kernel only; see the thread_pool row"
+#elif defined(BENCH_TP_DETACHED)
+#define RT_NAME	   "tp_submit"
+#define RT_API	   "fire-and-forget: tp_submit, then tp_pool_wait_idle"
+#define RT_KERNELS BENCH_K(BENCH_SUBMIT)
+#define RT_SKIP	   "tp_submit: the submit kernel only; see the thread_pool row"
 #elif defined(BENCH_TP_CALLS)
 #define RT_NAME	   "tp_calls"
 #define RT_API	   "no runtime: tp_spawn kernels, each join a plain call"
