@@ -362,8 +362,8 @@ int tp_pool_shutdown(tp_pool *pool, tp_shutdown_mode mode)
 	pthread_mutex_lock(&pool->shut_lock);
 	if (pool->shut_state == 0) {
 		pool->shut_state = 1;
-		tp_log(pool->logger, TP_LOG_INFO, "pool %p shutting down (%s)", (void *)pool,
-		       mode == TP_SHUTDOWN_CANCEL ? "cancel" : "drain");
+		tp_log(pool->logger, TP_LOG_INFO, "pool %s (%p) shutting down (%s)", pool->name,
+		       (void *)pool, mode == TP_SHUTDOWN_CANCEL ? "cancel" : "drain");
 		/* seq_cst RMW: every later acceptance is refused; earlier ones are counted. */
 		(void)tp__fetch_or_u64(&pool->gate, TP__GATE_CLOSED);
 		/* (the CLOSED bit) before (the mode), release: a worker that sees the mode reads a
@@ -375,8 +375,8 @@ int tp_pool_shutdown(tp_pool *pool, tp_shutdown_mode mode)
 			pthread_join(pool->workers[i].thread, NULL);
 		tp__trace_finish(pool);
 		pool->shut_state = 2;
-		tp_log(pool->logger, TP_LOG_INFO, "pool %p joined %zu threads", (void *)pool,
-		       pool->n);
+		tp_log(pool->logger, TP_LOG_INFO, "pool %s (%p) joined %zu threads", pool->name,
+		       (void *)pool, pool->n);
 	}
 	pthread_mutex_unlock(&pool->shut_lock);
 	return 0;

@@ -46,6 +46,8 @@ static void usage(FILE *out)
 		"  -w, --work-ms MS       simulated work per item, in milliseconds (default 100)\n"
 		"  -l, --log-level LEVEL  debug, info, warning, error or off (default info, or\n"
 		"                         TP_LOG_LEVEL when that is set)\n"
+		"  -T, --trace FILE       record what the workers do into FILE (Chrome Trace Event\n"
+		"                         JSON: open it in Perfetto, or draw it with tp-trace)\n"
 		"  -h, --help             show this help and exit\n"
 		"\n"
 		"Exit status: 0 on success, 1 on a runtime failure, 2 for bad options.\n");
@@ -60,7 +62,10 @@ static void sleep_ms(unsigned long ms)
 		;
 }
 
-static int process_item(void *arg)
+/* Not static, and the program is linked with -rdynamic: a trace then names the tasks by this
+ * function's name (tasks are named through dladdr, which sees exported symbols only). */
+int process_item(void *arg);
+int process_item(void *arg)
 {
 	struct item_job *job = arg;
 
@@ -117,11 +122,14 @@ int main(int argc, char **argv)
 		{ "items", required_argument, NULL, 'n' },
 		{ "work-ms", required_argument, NULL, 'w' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "trace", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long threads = 0, items = 10, work_ms = 100;
 	tp_log_level level = TP_LOG_INFO;
+	const char *trace = NULL;
+	tp_pool_options pool_options;
 	bool level_given = false;
 	struct item_job *jobs = NULL;
 	tp_future **futures = NULL;
@@ -131,7 +139,7 @@ int main(int argc, char **argv)
 	int failures = 0;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "t:n:w:l:h", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "t:n:w:l:T:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 't':
 			if (parse_count(optarg, TP_POOL_MAX_THREADS, &threads))
@@ -153,6 +161,9 @@ int main(int argc, char **argv)
 						  optarg);
 			level_given = true;
 			break;
+		case 'T':
+			trace = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -169,10 +180,23 @@ int main(int argc, char **argv)
 	if (level_given || !getenv("TP_LOG_LEVEL"))
 		tp_logger_set_level(logger, level);
 
-	pool = tp_pool_create(threads, logger);
+	tp_pool_options_init(&pool_options);
+	pool_options.num_threads = threads;
+	pool_options.logger = logger;
+	pool_options.name = "demo";
+	pool = tp_pool_create_ex(&pool_options);
 	if (!pool) {
 		fprintf(stderr, PROGRAM ": cannot create the pool: %s\n", strerror(errno));
 		return 1;
+	}
+	if (trace) {
+		int rc = tp_pool_trace_start(pool, trace);
+
+		if (rc != 0) {
+			fprintf(stderr, PROGRAM ": cannot trace into %s: %s\n", trace, strerror(rc));
+			tp_pool_destroy(pool);
+			return 1;
+		}
 	}
 	TP_LOG(logger, TP_LOG_INFO, "Pool of %zu threads; %lu items of %lu ms", tp_pool_size(pool),
 	       items, work_ms);
@@ -215,6 +239,17 @@ int main(int argc, char **argv)
 		tp_future_release(futures[i]);
 	}
 	TP_LOG(logger, TP_LOG_INFO, "Processed %lu items in %.1f ms", items, elapsed_ms(&start));
+	if (trace) {
+		int rc = tp_pool_trace_stop(pool);
+
+		if (rc != 0) {
+			fprintf(stderr, PROGRAM ": cannot write the trace %s: %s\n", trace,
+				strerror(rc));
+			failures++;
+		} else {
+			TP_LOG(logger, TP_LOG_INFO, "Trace written to %s", trace);
+		}
+	}
 
 	if (!failures) {
 		printf("Results: [");
