@@ -189,7 +189,11 @@ typedef struct tp_pool_options {
 	const char *name;
 	size_t stack_size; /* bytes of each worker's stack; 0: the system's default */
 	/* Run on each worker before its first task and after its last one (hook_user, index).
-	 * tp_pool_create_ex() returns once every worker has returned from on_thread_start. */
+	 * tp_pool_create_ex() returns once every worker has returned from on_thread_start, which
+	 * runs as a worker of the pool (tp_worker_index() is its index; what it submits runs on
+	 * the pool). on_thread_stop runs once the worker has left the pool for good: there it is
+	 * a thread like any other (tp_current_pool() is NULL, submissions are refused with
+	 * ESHUTDOWN). Neither may wait for the pool's tasks. */
 	tp_thread_hook_fn on_thread_start;
 	tp_thread_hook_fn on_thread_stop;
 	void *hook_user;
@@ -256,7 +260,8 @@ typedef struct tp_worker_stats {
 /* A pool's counters: see tp_pool_stats(). */
 typedef struct tp_stats {
 	size_t workers;		     /* the pool's number of workers */
-	uint64_t queued;	     /* tasks accepted, neither started nor cancelled, now */
+	uint64_t queued;	     /* tasks accepted and not started now (a cancelled one counts
+				      * until a worker takes it off its queue) */
 	uint64_t running;	     /* tasks running on the workers now */
 	tp_worker_stats total;	     /* the sum over every worker */
 	tp_worker_stats *per_worker; /* in: NULL, or room for per_worker_len workers */
@@ -279,7 +284,8 @@ TP_API int tp_pool_stats(const tp_pool *pool, tp_stats *out);
 /*
  * Starts recording: one lane per worker, a span per task (named by its function: its symbol,
  * else its address) and per stolen frame, idle spans while a worker sleeps, and flow arrows for
- * steals (victim to thief) and wake-ups (waker to woken). Each worker records into buffers of
+ * steals (victim to thief) and wake-ups (waker to woken); a span is recorded when it ends
+ * inside the trace. Only the workers are traced. Each worker records into buffers of
  * its own (no shared writes); a worker records at most 4M events per trace (TP_TRACE_MAX_EVENTS
  * in the environment changes that), later ones are counted in the file as dropped. The
  * environment variable TP_TRACE=path starts a trace at pool creation, written to path when the

@@ -185,7 +185,7 @@ static int plan_placement(const tp_pool_options *opts, size_t n, int **plan)
 	if (*plan == NULL)
 		return ENOMEM;
 	err = tp__placement_plan(opts->placement, opts->cpus, opts->ncpus, &allowed,
-				 "/sys/devices/system/cpu", n, *plan);
+				 TP__SYSFS_CPU, n, *plan);
 	if (err != 0) {
 		free(*plan);
 		*plan = NULL;
