@@ -228,7 +228,7 @@ def test_svg(c):
     for part in ("nested", "2 workers", f"200.000 {MICRO}", "0 dropped events"):
         check(part in t, f"the title {t!r} lacks {part!r}")
     lanes = root.findall(f".//{SVG}g[@class='lane']")
-    labels = [text_of(g.find(f"{SVG}text[@class='lbl lane-label']")) for g in lanes]
+    labels = [text_of(g.find(f"{SVG}text[@class='lane-label']")) for g in lanes]
     check(labels == ["nested-0", "nested-1"], f"lane labels {labels}")
     utils = [text_of(g.find(f"{SVG}text[@class='util']")) for g in lanes]
     check(utils == ["45.0%", "30.0%"], f"utilisation at the lanes' ends: {utils}")
@@ -250,15 +250,27 @@ def test_svg(c):
     )
     ticks = [text_of(t) for t in root.findall(f".//{SVG}g[@id='axis']/{SVG}text[@class='ax']")]
     check(ticks[:3] == ["0", f"20 {MICRO}", f"40 {MICRO}"], f"axis ticks {ticks}")
-    # Colours follow the function: the same in a picture of another trace.
-    fills = {}
-    for rule in re.findall(
-        r"\.(c\d+)\{fill:(#[0-9a-f]{6})\}", text_of(root.find(f"{SVG}defs/{SVG}style"))
-    ):
-        fills[rule[0]] = rule[1]
-    check(len(set(fills.values())) == len(fills) == 3, f"function colours not distinct: {fills}")
+    # Each function its colour, in the legend and in the lanes.
+    swatches = {}
+    for g in root.findall(f".//{SVG}g[@class='legend-item']"):
+        rect = g.find(f"{SVG}rect")
+        if rect is not None:
+            swatches[text_of(g).split()[0]] = rect.get("fill")
+    fills = [swatches[name] for name in ("outer", "inner", "leaf")]
+    check(
+        len(set(fills)) == 3 and all(re.match("#[0-9a-f]{6}$", f) for f in fills),
+        f"function colours {swatches}",
+    )
+    used = {r.get("fill") for g in lanes for r in g.findall(f"{SVG}rect")}
+    check(set(fills) <= used, f"lanes not drawn in the legend's colours: {used}")
     root, _ = svg_root(c, "nested.json", "--width", "900")
     check(root.get("width") == "900", "--width 900 ignored")
+    # The plain picture (for ImageMagick's own renderer): no pattern fill, no translucent grid.
+    tool = load_tool(c.tool)
+    trace = tool.read_trace(c.fixture("nested.json"))
+    plain = tool.render_svg(tool.Analysis(trace), tool.Layout(trace, 1600), True, plain=True)
+    check("url(#hatch)" not in plain and "opacity" not in plain, "the plain picture has hatching")
+    ET.fromstring(plain.encode("utf-8"))
 
 
 # A synthetic trace like a fork-join run's: per worker, parent tasks holding nested children
@@ -389,7 +401,7 @@ def test_large(c):
     )
     root = ET.parse(svg).getroot()
     check(len(root.findall(f".//{SVG}g[@class='lane']")) == 2, "not 2 lanes")
-    notes = " ".join(text_of(t) for t in root.findall(f".//{SVG}text[@class='sub note']"))
+    notes = " ".join(text_of(t) for t in root.findall(f".//{SVG}text[@class='note']"))
     check("drawn as one column per pixel" in notes, f"no note that lanes were binned: {notes!r}")
     check("too many to draw as arrows" in notes, f"no note that arrows were left out: {notes!r}")
     legend = [text_of(g) for g in root.findall(f".//{SVG}g[@class='legend-item']")]
@@ -554,6 +566,11 @@ def test_png(c, converter):
     if converter == "none":
         print("no rsvg-convert (librsvg2-bin) nor convert (imagemagick): PNG test skipped")
         return SKIP
+    if os.path.basename(converter) == "convert":
+        r = subprocess.run([converter, "-version"], capture_output=True)
+        if not r.stdout.startswith(b"Version: ImageMagick"):
+            print(f"{converter} is not ImageMagick's convert: PNG test skipped")
+            return SKIP
     for width in (1600, 900):
         png = os.path.join(c.tmp, f"nested-{width}.png")
         r = c.run(c.fixture("nested.json"), "--quiet", "--png", png, "--width", str(width))
