@@ -4,8 +4,8 @@
 
     test-tp-trace.py --tool BUILD/tools/tp-trace --data tools/testdata --version 0.3.0 CASE
 
-Cases: version, help, summary, dropped, empty, array, svg, reader, large, malformed, png,
-png-missing.
+Cases: version, help, summary, dropped, empty, array, svg, reader, crosscheck, large,
+malformed, png, png-missing.
 Exit status 0 passed, 1 failed, 77 skipped (meson's code for a skipped test).
 
 The fixtures in testdata/ are small traces whose numbers were worked out by hand (nested.json:
@@ -470,6 +470,69 @@ def test_reader(c):
     )
 
 
+def innermost_by_brute_force(trace):
+    """Per lane: (busy, idle) and per function self time, worked out apart from tp-trace's sweep:
+    cut each lane at every span's start and end; each piece belongs to the innermost span over
+    it (the latest to start; of those, the first to end; of equal spans, the last in the file)."""
+    busy, idle, self_time = {}, {}, {}
+    for tid, lane in trace.lanes.items():
+        spans = list(zip(lane.start, lane.end, lane.func))
+        cuts = sorted({x for s, e, _ in spans for x in (s, e)})
+        busy[tid] = idle[tid] = 0.0
+        for a, b in zip(cuts, cuts[1:]):
+            mid = (a + b) / 2
+            over = [(s, -e, i) for i, (s, e, _) in enumerate(spans) if s <= mid < e]
+            if not over:
+                continue
+            f = spans[max(over)[2]][2]
+            if f < 0:
+                idle[tid] += b - a
+            else:
+                busy[tid] += b - a
+                self_time[f] = self_time.get(f, 0.0) + b - a
+    return busy, idle, self_time
+
+
+def test_crosscheck(c):
+    """tp-trace's numbers against innermost_by_brute_force, on a trace the runtime wrote (fib(27)
+    on 2 workers: frames nested in frames, sleeps) and on generated traces."""
+    tool = load_tool(c.tool)
+    paths = [c.fixture("runtime-fib.json"), c.fixture("nested.json")]
+    for i, events in enumerate((600, 3000)):
+        paths.append(os.path.join(c.tmp, f"gen{i}.json"))
+        make_large_trace(paths[-1], events, workers=3, seed=i)
+    # Spans that overlap in every way (not only nested), with equal starts and ends, on 2 lanes.
+    rng = random.Random(3)
+    spans = []
+    for _ in range(400):
+        ts = rng.choice([rng.uniform(0, 1000), float(rng.randrange(0, 1000, 50))])
+        dur = rng.choice([rng.uniform(0, 80), float(rng.randrange(0, 100, 25))])
+        cat = rng.choice(["task", "task", "frame", "park"])
+        spans.append(span(rng.choice(FUNCS[:5]), cat, ts, dur, rng.randrange(2)))
+    paths.append(os.path.join(c.tmp, "overlaps.json"))
+    with open(paths[-1], "w", encoding="utf-8") as f:
+        f.write('{"traceEvents":[' + ",".join(spans) + '],"otherData":{"pool":"o","workers":2}}')
+    for path in paths:
+        trace = tool.read_trace(path)
+        an = tool.Analysis(trace)
+        busy, idle, self_time = innermost_by_brute_force(trace)
+        name = os.path.basename(path)
+        for tid, st in an.lanes.items():
+            want = (busy.get(tid, 0.0), idle.get(tid, 0.0))
+            check(
+                abs(st.busy - want[0]) < 1e-6 and abs(st.idle - want[1]) < 1e-6,
+                f"{name}, worker {tid}: busy and idle {st.busy}, {st.idle}; brute force {want}",
+            )
+        for f, want in self_time.items():
+            check(
+                abs(an.self_time[f] - want) < 1e-6,
+                f"{name}: {trace.functions[f]}'s self time {an.self_time[f]}, brute force {want}",
+            )
+        check(abs(an.busy + an.idle) <= trace.duration * len(an.tids) + 1e-6, f"{name}: over 100%")
+    r = c.run(c.fixture("runtime-fib.json"))
+    ok(r, "runtime-fib.json")
+
+
 MALFORMED = {
     "not-json.json": "not valid JSON",
     "truncated.json": "not valid JSON",
@@ -604,6 +667,7 @@ CASES = {
     "array": test_array,
     "svg": test_svg,
     "reader": test_reader,
+    "crosscheck": test_crosscheck,
     "large": test_large,
     "malformed": test_malformed,
     "png-missing": test_png_missing,
