@@ -105,6 +105,8 @@ static int join_stolen(struct tp__worker *w, tp_task *t)
 		/* Only what the thief published while it still ran our frame: its descendants. */
 		if (thief != NULL && tp__deque_steal_unless(&thief->deque, &item, &t->state_,
 							    TP__FRAME_DONE) == TP__STEAL_OK) {
+			TP__COUNT(w, steals);
+			TP__TRACE_FLOW(w, TP__EV_STEAL, thief->index);
 			tp__worker_run_item(w, item);
 			spins = 0;
 			continue;
