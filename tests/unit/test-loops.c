@@ -1,8 +1,11 @@
 /*
- * test-loops.c - tp_parallel_for() and tp_parallel_reduce(): every index visited exactly once for
- * many sizes and grains, on pools of 1, 2 and 8 threads, from outside the pool and from inside a
- * task, nested loops; reduce results against the serial fold (integer, floating point, and
- * non-commutative combines that check the iteration order); the identity is copied, not modified;
+ * test-loops.c - tp_parallel_for(), tp_parallel_try_for() and tp_parallel_reduce(): every index
+ * visited exactly once for many sizes and grains, on pools of 1, 2 and 8 threads, from outside the
+ * pool and from inside a task, nested loops; reduce results against the serial fold (integer,
+ * floating point, and non-commutative combines that check the iteration order), also with
+ * accumulators larger than TP_REDUCE_MAX_SIZE (2 KiB, 64 KiB); the identity is copied, not
+ * modified; a try loop whose body stops it returns the body's code and skips the chunks not
+ * started (far fewer chunks run than the range holds), one that never stops is a parallel for;
  * bad arguments (EINVAL) and a shut-down pool (ESHUTDOWN) leave everything untouched.
  *
  * cmocka is not thread-safe: loop bodies only count (atomics) what they saw; the test thread
@@ -65,6 +68,13 @@ static void visit_body(size_t b, size_t e, void *ctx)
 	atomic_max(&v->max_chunk, (long)(e - b));
 	for (size_t i = b; i < e; i++)
 		__atomic_fetch_add(&v->count[i - v->begin], 1, __ATOMIC_RELAXED);
+}
+
+/* visit_body as a try loop's body that never stops it. */
+static int visit_try_body(size_t b, size_t e, void *ctx)
+{
+	visit_body(b, e, ctx);
+	return 0;
 }
 
 static void visit_init(struct visit *v, size_t begin, size_t n)
@@ -639,20 +649,13 @@ static void loops_reduce_bad_arguments_einval(void **state)
 	tp_pool *pool = test_pool_new(2);
 	struct sum_ctx ctx = { 0, 0 };
 	const struct sum ident = { 0, SUM_MAGIC };
-	unsigned char big[TP_REDUCE_MAX_SIZE + 1], big_ident[TP_REDUCE_MAX_SIZE + 1];
 	struct sum got = { 4242, 4242 };
 
 	(void)state;
-	memset(big, 0xAA, sizeof(big));
-	memset(big_ident, 0, sizeof(big_ident));
+	/* (An accumulator above TP_REDUCE_MAX_SIZE is no error: loops_reduce_wide_*.) */
 	assert_int_equal(
 		tp_parallel_reduce(pool, 0, 100, 0, &got, &ident, 0, sum_body, sum_combine, &ctx),
 		EINVAL);
-	assert_int_equal(tp_parallel_reduce(pool, 0, 100, 0, big, big_ident, sizeof(big), sum_body,
-					    sum_combine, &ctx),
-			 EINVAL);
-	for (size_t i = 0; i < sizeof(big); i++)
-		assert_int_equal(big[i], 0xAA);
 	assert_int_equal(tp_parallel_reduce(pool, 100, 99, 0, &got, &ident, sizeof(got), sum_body,
 					    sum_combine, &ctx),
 			 EINVAL);
@@ -690,6 +693,7 @@ static void loops_after_shutdown_eshutdown(void **state)
 	visit_init(&v, 0, 100);
 	assert_int_equal(tp_pool_shutdown(pool, TP_SHUTDOWN_DRAIN), 0);
 	assert_int_equal(tp_parallel_for(pool, 0, 100, 0, visit_body, &v), ESHUTDOWN);
+	assert_int_equal(tp_parallel_try_for(pool, 0, 100, 0, visit_try_body, &v), ESHUTDOWN);
 	assert_int_equal(tp_parallel_reduce(pool, 0, 100, 0, &got, &ident, sizeof(got), sum_body,
 					    sum_combine, &ctx),
 			 ESHUTDOWN);
@@ -706,9 +710,19 @@ static void loops_after_shutdown_eshutdown(void **state)
  * begins: the shutdown cancels it before it starts, and the caller gets ESHUTDOWN (the pool is
  * shutting down), not the ECANCELED of the internal task, with no iteration run.
  */
+enum queued_kind {
+	QUEUED_FOR,
+	QUEUED_TRY_FOR,
+	QUEUED_REDUCE,
+	N_QUEUED
+};
+
+static const char *const queued_name[N_QUEUED] = { "tp_parallel_for", "tp_parallel_try_for",
+						   "tp_parallel_reduce" };
+
 struct queued_loop {
 	tp_pool *pool;
-	bool reduce;
+	enum queued_kind kind;
 	struct visit v;
 	struct sum_ctx ctx;
 	struct sum got;
@@ -721,9 +735,11 @@ static void *queued_loop_main(void *arg)
 	struct queued_loop *q = arg;
 	const struct sum ident = { 0, SUM_MAGIC };
 
-	if (q->reduce)
+	if (q->kind == QUEUED_REDUCE)
 		q->rc = tp_parallel_reduce(q->pool, 0, 100, 0, &q->got, &ident, sizeof(q->got),
 					   sum_body, sum_combine, &q->ctx);
+	else if (q->kind == QUEUED_TRY_FOR)
+		q->rc = tp_parallel_try_for(q->pool, 0, 100, 0, visit_try_body, &q->v);
 	else
 		q->rc = tp_parallel_for(q->pool, 0, 100, 0, visit_body, &q->v);
 	test_store(&q->done, 1);
@@ -756,7 +772,7 @@ static int wait_gate(void *arg)
 static void loops_outside_cancelled_by_shutdown_eshutdown(void **state)
 {
 	(void)state;
-	for (int reduce = 0; reduce < 2; reduce++) {
+	for (int kind = 0; kind < N_QUEUED; kind++) {
 		struct queued_loop q = { 0 };
 		long gate = 0;
 		struct gate_open_later opener = { &gate, 50 };
@@ -764,7 +780,7 @@ static void loops_outside_cancelled_by_shutdown_eshutdown(void **state)
 		pthread_t caller, gate_thread;
 
 		q.pool = test_pool_new(1);
-		q.reduce = reduce;
+		q.kind = (enum queued_kind)kind;
 		q.got = (struct sum){ 4242, 4242 };
 		visit_init(&q.v, 0, 100);
 		held = tp_enqueue(q.pool, wait_gate, &gate);
@@ -786,8 +802,7 @@ static void loops_outside_cancelled_by_shutdown_eshutdown(void **state)
 		tp_future_release(held);
 		tp_pool_destroy(q.pool);
 		if (q.rc != ESHUTDOWN)
-			fail_msg("%s: %d, expected ESHUTDOWN (%d)",
-				 reduce ? "tp_parallel_reduce" : "tp_parallel_for", q.rc,
+			fail_msg("%s: %d, expected ESHUTDOWN (%d)", queued_name[kind], q.rc,
 				 ESHUTDOWN);
 		assert_int_equal(test_load(&q.v.calls), 0);
 		assert_int_equal(test_load(&q.ctx.calls), 0);
@@ -872,6 +887,645 @@ static void loops_reduce_nested(void **state)
 	}
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * tp_parallel_reduce with accumulators larger than TP_REDUCE_MAX_SIZE
+ * ------------------------------------------------------------------------------------------ */
+
+/* splitmix64's finalizer: a bijection of 64-bit words, so key(i) == key(j) only for i == j. */
+static uint64_t key(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9u;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBu;
+	return x ^ (x >> 31);
+}
+
+/*
+ * A weighted histogram of `words - 1` uint64 bins: index i adds i + 1 to bin key(i) % bins, so a
+ * lost or repeated index changes the result. The last word is a tag that the identity holds and
+ * every accumulator must carry (a split that did not start from a copy of the identity shows).
+ */
+#define HIST_TAG 0x7a67a67a67a67a67u
+
+struct hist_ctx {
+	size_t words;
+	long bad_tag; /* atomic: an accumulator without the identity's tag */
+	long calls;   /* atomic: body calls */
+};
+
+static void hist_body(size_t b, size_t e, void *acc, void *ctx)
+{
+	struct hist_ctx *c = ctx;
+	uint64_t *h = acc;
+	size_t bins = c->words - 1;
+
+	test_inc(&c->calls);
+	if (h[bins] != HIST_TAG)
+		test_inc(&c->bad_tag);
+	for (size_t i = b; i < e; i++)
+		h[key(i) % bins] += i + 1;
+}
+
+static void hist_combine(void *acc, const void *other, void *ctx)
+{
+	struct hist_ctx *c = ctx;
+	uint64_t *h = acc;
+	const uint64_t *o = other;
+	size_t bins = c->words - 1;
+
+	if (h[bins] != HIST_TAG || o[bins] != HIST_TAG)
+		test_inc(&c->bad_tag);
+	for (size_t k = 0; k < bins; k++)
+		h[k] += o[k];
+}
+
+struct hist_call {
+	tp_pool *pool;
+	size_t n, grain;
+	uint64_t *result;
+	const uint64_t *identity;
+	struct hist_ctx *ctx;
+	int rc;
+};
+
+static int hist_task(void *arg)
+{
+	struct hist_call *c = arg;
+
+	c->rc = tp_parallel_reduce(c->pool, 0, c->n, c->grain, c->result, c->identity,
+				   c->ctx->words * sizeof(uint64_t), hist_body, hist_combine,
+				   c->ctx);
+	return 0;
+}
+
+/* A histogram of `words` words against the serial fold: every pool, grain, inside and outside. */
+static void hist_check(size_t words, size_t n)
+{
+	static const size_t g[] = { 0, 1, 7, 1000 };
+	size_t bytes = words * sizeof(uint64_t);
+	uint64_t *ident = calloc(words, sizeof(uint64_t)), *want = calloc(words, sizeof(uint64_t));
+	uint64_t *got = malloc(bytes);
+	struct hist_ctx serial = { words, 0, 0 };
+
+	assert_true(bytes > TP_REDUCE_MAX_SIZE);
+	assert_non_null(ident);
+	assert_non_null(want);
+	assert_non_null(got);
+	ident[words - 1] = HIST_TAG;
+	memcpy(want, ident, bytes);
+	hist_body(0, n, want, &serial);
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
+
+		for (int inside = 0; inside < 2; inside++)
+			for (size_t k = 0; k < sizeof(g) / sizeof(g[0]); k++) {
+				struct hist_ctx ctx = { words, 0, 0 };
+				struct hist_call c = { pool, n, g[k], got, ident, &ctx, -1 };
+
+				memset(got, 0xAA, bytes);
+				if (inside)
+					assert_int_equal(run_in_pool(pool, hist_task, &c), 0);
+				else
+					hist_task(&c);
+				assert_int_equal(c.rc, 0);
+				assert_int_equal(test_load(&ctx.bad_tag), 0);
+				if (memcmp(got, want, bytes) != 0)
+					fail_msg(
+						"%zu bytes, %zu threads, grain %zu, %s: the histogram "
+						"differs from the serial one",
+						bytes, pool_sizes[p], g[k],
+						inside ? "inside" : "outside");
+				/* The identity was copied, never modified. */
+				for (size_t w = 0; w + 1 < words; w++)
+					assert_int_equal(ident[w], 0);
+				assert_int_equal(ident[words - 1], HIST_TAG);
+			}
+		tp_pool_destroy(pool);
+	}
+	free(ident);
+	free(want);
+	free(got);
+}
+
+/* 256 bins of uint64 (2 KiB) and the tag. */
+static void loops_reduce_wide_2k_histogram_matches_serial(void **state)
+{
+	(void)state;
+	hist_check(256 + 1, big_size());
+}
+
+/* 64 KiB: 8191 bins and the tag. */
+static void loops_reduce_wide_64k_accumulator_matches_serial(void **state)
+{
+	(void)state;
+	hist_check(65536 / sizeof(uint64_t), (size_t)test_scaled(200000));
+}
+
+/*
+ * The order check of loops_reduce_non_commutative_keeps_order on accumulators of `size` bytes: a
+ * struct interval followed by a pattern that the identity holds. Each combine checks both
+ * patterns (a split's accumulator copied from somewhere else than the identity shows).
+ */
+struct wide_interval_ctx {
+	size_t size;
+	long bad_pattern; /* atomic */
+};
+
+static unsigned char pattern_byte(size_t k)
+{
+	return (unsigned char)(k * 131 + 7);
+}
+
+static bool pattern_ok(const void *acc, size_t size)
+{
+	const unsigned char *p = acc;
+
+	for (size_t k = sizeof(struct interval); k < size; k++)
+		if (p[k] != pattern_byte(k))
+			return false;
+	return true;
+}
+
+static void wide_interval_body(size_t b, size_t e, void *acc, void *ctx)
+{
+	struct wide_interval_ctx *c = ctx;
+	const unsigned char *p = acc;
+
+	/* The last byte only here: chunks are many, splits few. */
+	if (p[c->size - 1] != pattern_byte(c->size - 1))
+		test_inc(&c->bad_pattern);
+	interval_body(b, e, acc, NULL);
+}
+
+static void wide_interval_combine(void *acc, const void *other, void *ctx)
+{
+	struct wide_interval_ctx *c = ctx;
+
+	if (!pattern_ok(acc, c->size) || !pattern_ok(other, c->size))
+		test_inc(&c->bad_pattern);
+	interval_combine(acc, other, NULL);
+}
+
+static void loops_reduce_wide_non_commutative_keeps_order(void **state)
+{
+	/* The largest accumulator kept in a split's frame, the smallest allocated one, larger. */
+	static const size_t sizes[] = { TP_REDUCE_MAX_SIZE, TP_REDUCE_MAX_SIZE + 1, 4096, 65536 };
+	static const struct interval empty = { 0, 0, 0, 1 }; /* static: its padding is zero too */
+
+	(void)state;
+	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		size_t size = sizes[z];
+		unsigned char *ident = malloc(size), *ident_copy = malloc(size),
+			      *got = malloc(size);
+
+		assert_non_null(ident);
+		assert_non_null(ident_copy);
+		assert_non_null(got);
+		memcpy(ident, &empty, sizeof(empty));
+		for (size_t k = sizeof(empty); k < size; k++)
+			ident[k] = pattern_byte(k);
+		memcpy(ident_copy, ident, size);
+		for (size_t p = 0; p < N_POOLS; p++) {
+			tp_pool *pool = test_pool_new(pool_sizes[p]);
+
+			for (int s = 1; s < N_SIZES; s++)
+				for (int g = 0; g < N_GRAINS; g++) {
+					size_t n = loop_size(s), begin = 17;
+					struct wide_interval_ctx ctx = { size, 0 };
+					struct interval iv;
+
+					/* Checking 64 KiB per combine: a shorter range there. */
+					if (size > 4096 && n > 100000)
+						n = 100000;
+					memset(got, 0x99, size);
+					assert_int_equal(
+						tp_parallel_reduce(pool, begin, begin + n,
+								   grains[g], got, ident, size,
+								   wide_interval_body,
+								   wide_interval_combine, &ctx),
+						0);
+					memcpy(&iv, got, sizeof(iv));
+					if (iv.ok != 1 || iv.count != n || iv.first != begin ||
+					    iv.last != begin + n - 1)
+						fail_msg(
+							"%zu bytes, %zu threads, size %zu, grain %zu: "
+							"got [%zu, %zu] count %zu ok %d",
+							size, pool_sizes[p], n, grains[g], iv.first,
+							iv.last, iv.count, iv.ok);
+					assert_int_equal(test_load(&ctx.bad_pattern), 0);
+					assert_true(pattern_ok(got, size));
+					assert_memory_equal(ident, ident_copy, size);
+				}
+			tp_pool_destroy(pool);
+		}
+		free(ident);
+		free(ident_copy);
+		free(got);
+	}
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * tp_parallel_try_for
+ * ------------------------------------------------------------------------------------------ */
+
+/*
+ * A search for the index whose key is key(target), or, with first_chunk, for whatever the first
+ * chunk to run (in time) holds; the body that finds it records it and returns `code`. Each body
+ * call counts one chunk.
+ */
+struct search {
+	size_t begin, end; /* the loop's range */
+	size_t target;	   /* the index searched for (none if outside the range) */
+	int code;	   /* what the body that finds it returns */
+	long chunks;	   /* atomic: body calls */
+	long found;	   /* atomic: target + 1 once found */
+	long bad_range;	   /* atomic: a chunk outside [begin, end) or reversed */
+	bool first_chunk;  /* the first body call finds (the index it begins with) */
+};
+
+static int search_body(size_t b, size_t e, void *ctx)
+{
+	struct search *s = ctx;
+	uint64_t want = key(s->target);
+	long chunk = test_inc(&s->chunks);
+
+	if (b > e || b < s->begin || e > s->end) {
+		test_inc(&s->bad_range);
+		return 0;
+	}
+	if (s->first_chunk) {
+		if (chunk != 1)
+			return 0;
+		test_store(&s->found, (long)b + 1);
+		return s->code;
+	}
+	for (size_t i = b; i < e; i++)
+		if (key(i) == want) {
+			test_store(&s->found, (long)i + 1);
+			return s->code;
+		}
+	return 0;
+}
+
+struct search_call {
+	tp_pool *pool;
+	size_t grain;
+	struct search *s;
+	int rc;
+};
+
+static int search_task(void *arg)
+{
+	struct search_call *c = arg;
+
+	c->rc = tp_parallel_try_for(c->pool, c->s->begin, c->s->end, c->grain, search_body, c->s);
+	return 0;
+}
+
+/* Runs the search on `pool` from outside or from a task; returns the loop's code. */
+static int search_run(tp_pool *pool, struct search *s, size_t grain, bool inside)
+{
+	struct search_call c = { pool, grain, s, -1 };
+
+	if (inside)
+		assert_int_equal(run_in_pool(pool, search_task, &c), 0);
+	else
+		search_task(&c);
+	return c.rc;
+}
+
+/*
+ * The range holds far more work than a few time slices of the workers, so that "far fewer chunks
+ * than all" does not measure the scheduler; the floor under the scaled size keeps it so under
+ * valgrind (where a broken stop would cost under a second). A search that stops does little of
+ * it.
+ */
+static size_t search_size(void)
+{
+	size_t n = (size_t)test_scaled(100000000);
+
+	return n > 16000000 ? n : 16000000;
+}
+
+/*
+ * A stop at the start, two ways: the target is the first index, or the first chunk to run (in
+ * time) stops the loop. The code is the body's (negative codes too); on one thread exactly one
+ * chunk runs, the rest are skipped. With more threads, after a stop in the first chunk to run,
+ * far fewer chunks run than the range holds (each other worker finishes the chunk it had
+ * started, then sees the stop). A stop at the first index comes only when the worker holding it
+ * gets to run, and other workers may have stolen halves of the range before (under valgrind,
+ * which runs one thread at a time, 8 workers once ran 3,000 of 16,000 chunks first): there the
+ * check is that chunks were skipped.
+ */
+static void loops_try_for_stop_at_start_skips_the_rest(void **state)
+{
+	const size_t grain = 1000;
+	size_t n = search_size(), all = (n + grain - 1) / grain;
+
+	(void)state;
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
+
+		for (int mode = 0; mode < 4; mode++) {
+			bool inside = mode % 2 == 1, first_chunk = mode >= 2;
+			struct search s = { 5, 5 + n, 5, inside ? -7 : 42, 0, 0, 0, first_chunk };
+			int rc = search_run(pool, &s, grain, inside);
+			long chunks = test_load(&s.chunks);
+			long bound = pool_sizes[p] == 1 ? 1
+				     : first_chunk	? (long)all / 4
+							: (long)all - 1;
+
+			if (rc != s.code)
+				fail_msg("%zu threads, mode %d: returned %d, the body returned %d",
+					 pool_sizes[p], mode, rc, s.code);
+			if (first_chunk)
+				assert_true(test_load(&s.found) != 0);
+			else
+				assert_int_equal(test_load(&s.found), (long)s.target + 1);
+			assert_int_equal(test_load(&s.bad_range), 0);
+			if (chunks < 1 || chunks > bound)
+				fail_msg(
+					"%zu threads, mode %d: %ld of %zu chunks ran after a stop at "
+					"the start (at most %ld expected)",
+					pool_sizes[p], mode, chunks, all, bound);
+		}
+		tp_pool_destroy(pool);
+	}
+}
+
+/* Targets anywhere (and none): found and returned when in the range; 0 and every chunk if not. */
+static void loops_try_for_search_finds_target(void **state)
+{
+	const size_t n = (size_t)test_scaled(300000);
+	const size_t targets[] = { 0, n / 2, n - 1, n / 3 + 1, n + 10 };
+
+	(void)state;
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
+
+		for (int inside = 0; inside < 2; inside++)
+			for (size_t t = 0; t < sizeof(targets) / sizeof(targets[0]); t++)
+				for (int g = 0; g < N_GRAINS; g++) {
+					struct search s = { 0, n, targets[t], ETIMEDOUT,
+							    0, 0, 0,	      false };
+					bool in_range = targets[t] < n;
+					int rc = search_run(pool, &s, grains[g], inside);
+
+					if (rc != (in_range ? ETIMEDOUT : 0))
+						fail_msg("%zu threads, grain %zu, target %zu: "
+							 "returned %d",
+							 pool_sizes[p], grains[g], targets[t], rc);
+					assert_int_equal(test_load(&s.found),
+							 in_range ? (long)targets[t] + 1 : 0);
+					assert_int_equal(test_load(&s.bad_range), 0);
+				}
+		tp_pool_destroy(pool);
+	}
+}
+
+/*
+ * Several bodies stop the loop, with different codes: every chunk that starts at or after n / 2.
+ * The loop returns one of their codes; on one thread, where chunks run in iteration order, the
+ * first such chunk's, and no other chunk runs after it.
+ */
+struct multi_stop {
+	size_t n;
+	long stops; /* atomic: bodies that returned non-zero */
+	long codes; /* atomic: bit c set when a body returned code c (1..62) */
+	long first; /* atomic: the lowest begin of a stopping chunk, + 1 */
+	long after; /* atomic: chunks that began after a stop had been returned (one thread only) */
+};
+
+static int multi_stop_code(size_t b)
+{
+	return 1 + (int)(b % 62);
+}
+
+static int multi_stop_body(size_t b, size_t e, void *ctx)
+{
+	struct multi_stop *m = ctx;
+	long first;
+
+	(void)e;
+	if (test_load(&m->stops) != 0)
+		test_inc(&m->after);
+	if (b < m->n / 2)
+		return 0;
+	test_inc(&m->stops);
+	__atomic_fetch_or(&m->codes, 1L << multi_stop_code(b), __ATOMIC_SEQ_CST);
+	first = test_load(&m->first);
+	while ((first == 0 || (long)b + 1 < first) &&
+	       !__atomic_compare_exchange_n(&m->first, &first, (long)b + 1, false, __ATOMIC_SEQ_CST,
+					    __ATOMIC_SEQ_CST))
+		;
+	return multi_stop_code(b);
+}
+
+static void loops_try_for_several_stops_return_one_code(void **state)
+{
+	const size_t n = (size_t)test_scaled(100000);
+
+	(void)state;
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
+
+		for (int g = 0; g < N_GRAINS; g++) {
+			struct multi_stop m = { n, 0, 0, 0, 0 };
+			int rc = tp_parallel_try_for(pool, 0, n, grains[g], multi_stop_body, &m);
+			long codes = test_load(&m.codes);
+
+			if (n / 2 >= n || grains[g] >= n) {
+				/* One chunk [0, n) that begins below n / 2: nothing stops. */
+				assert_int_equal(rc, 0);
+				continue;
+			}
+			if (rc < 1 || rc > 62 || (codes & (1L << rc)) == 0)
+				fail_msg("%zu threads, grain %zu: returned %d, bodies returned "
+					 "codes 0x%lx",
+					 pool_sizes[p], grains[g], rc, codes);
+			if (pool_sizes[p] == 1) {
+				assert_int_equal(test_load(&m.stops), 1);
+				assert_int_equal(test_load(&m.after), 0);
+				assert_int_equal(rc,
+						 multi_stop_code((size_t)test_load(&m.first) - 1));
+			}
+		}
+		tp_pool_destroy(pool);
+	}
+}
+
+/* A body that never stops the loop: tp_parallel_for, every index exactly once, chunks <= grain. */
+struct try_visit_call {
+	tp_pool *pool;
+	size_t begin, end, grain;
+	struct visit *v;
+	int rc;
+};
+
+static int try_visit_task(void *arg)
+{
+	struct try_visit_call *c = arg;
+
+	c->rc = tp_parallel_try_for(c->pool, c->begin, c->end, c->grain, visit_try_body, c->v);
+	return 0;
+}
+
+static void loops_try_for_never_stopping_visits_each_index_once(void **state)
+{
+	(void)state;
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
+
+		for (int inside = 0; inside < 2; inside++)
+			for (int s = 0; s < N_SIZES; s++)
+				for (int g = 0; g < N_GRAINS; g++) {
+					size_t n = loop_size(s), begin = 3 + (size_t)s;
+					struct visit v;
+					struct try_visit_call c;
+
+					/* A quarter of the big size: the driver is tp_parallel_for's,
+					 * which the tests above run on the whole one. */
+					if (s == N_SIZES - 1)
+						n /= 4;
+					visit_init(&v, begin, n);
+					c = (struct try_visit_call){ pool,	begin, begin + n,
+								     grains[g], &v,    -1 };
+					if (inside)
+						assert_int_equal(
+							run_in_pool(pool, try_visit_task, &c), 0);
+					else
+						try_visit_task(&c);
+					assert_int_equal(c.rc, 0);
+					if (grains[g] > 0 &&
+					    test_load(&v.max_chunk) > (long)grains[g])
+						fail_msg(
+							"%zu threads, grain %zu: a body call got %ld "
+							"iterations",
+							pool_sizes[p], grains[g],
+							test_load(&v.max_chunk));
+					visit_check(&v, inside ? "try inside" : "try outside",
+						    pool_sizes[p], grains[g]);
+				}
+		tp_pool_destroy(pool);
+	}
+}
+
+static void loops_try_for_bad_arguments_einval(void **state)
+{
+	tp_pool *pool = test_pool_new(2);
+	struct visit v;
+
+	(void)state;
+	visit_init(&v, 0, 10);
+	assert_int_equal(tp_parallel_try_for(pool, 10, 9, 0, visit_try_body, &v), EINVAL);
+	assert_int_equal(tp_parallel_try_for(pool, (size_t)-1, 0, 1, visit_try_body, &v), EINVAL);
+	assert_int_equal(tp_parallel_try_for(NULL, 0, 10, 0, visit_try_body, &v), EINVAL);
+	assert_int_equal(tp_parallel_try_for(pool, 0, 10, 0, NULL, &v), EINVAL);
+	assert_int_equal(test_load(&v.calls), 0);
+	/* An empty range visits nothing and succeeds. */
+	assert_int_equal(tp_parallel_try_for(pool, 5, 5, 0, visit_try_body, &v), 0);
+	assert_int_equal(test_load(&v.calls), 0);
+	free(v.count);
+	tp_pool_destroy(pool);
+}
+
+/*
+ * Nested try loops: an outer loop over OUTER indices whose body runs an inner search over INNER.
+ * Each inner loop has its own stop: an inner stop ends only that inner loop. With `propagate`,
+ * only outer index STOP_OUTER's inner search finds its target and the outer body returns the
+ * inner code, which stops the outer loop; without, every inner search finds its target and the
+ * outer body swallows the code, so every outer index runs.
+ */
+enum {
+	STOP_OUTER = 20,
+	STOP_INNER = 1500,
+	NEST_CODE = 77
+};
+
+struct try_nest {
+	tp_pool *pool;
+	bool propagate;
+	size_t inner_grain;
+	long outer_runs[OUTER];	 /* atomic */
+	long inner_rc[OUTER];	 /* atomic: inner loop's code + 1 */
+	long inner_found[OUTER]; /* atomic: what the inner search found (its `found`) */
+};
+
+static int try_outer_body(size_t b, size_t e, void *ctx)
+{
+	struct try_nest *tn = ctx;
+
+	for (size_t o = b; o < e; o++) {
+		bool has_target = !tn->propagate || o == STOP_OUTER;
+		struct search s = { 0, INNER, has_target ? STOP_INNER : INNER, NEST_CODE, 0, 0,
+				    0, false };
+		int rc = tp_parallel_try_for(tn->pool, 0, INNER, tn->inner_grain, search_body, &s);
+
+		test_inc(&tn->outer_runs[o]);
+		test_store(&tn->inner_rc[o], (long)rc + 1);
+		test_store(&tn->inner_found[o], test_load(&s.found));
+		if (rc != 0 && tn->propagate)
+			return rc;
+	}
+	return 0;
+}
+
+struct try_nest_call {
+	struct try_nest *tn;
+	int rc;
+};
+
+static int try_nest_task(void *arg)
+{
+	struct try_nest_call *c = arg;
+
+	c->rc = tp_parallel_try_for(c->tn->pool, 0, OUTER, 1, try_outer_body, c->tn);
+	return 0;
+}
+
+static void loops_try_for_nested(void **state)
+{
+	(void)state;
+	for (size_t p = 0; p < N_POOLS; p++) {
+		tp_pool *pool = test_pool_new(pool_sizes[p]);
+
+		for (int mode = 0; mode < 4; mode++) {
+			struct try_nest tn = { 0 };
+			struct try_nest_call c = { &tn, -1 };
+			bool inside = mode >= 2;
+
+			tn.pool = pool;
+			tn.propagate = mode % 2 == 1;
+			tn.inner_grain = tn.propagate ? 7 : 0;
+			if (inside)
+				assert_int_equal(run_in_pool(pool, try_nest_task, &c), 0);
+			else
+				try_nest_task(&c);
+			if (c.rc != (tn.propagate ? NEST_CODE : 0))
+				fail_msg("%zu threads, mode %d: the outer loop returned %d",
+					 pool_sizes[p], mode, c.rc);
+			for (size_t o = 0; o < OUTER; o++) {
+				long runs = test_load(&tn.outer_runs[o]);
+				long rc = test_load(&tn.inner_rc[o]) - 1;
+				bool has_target = !tn.propagate || o == STOP_OUTER;
+
+				/* Stopped: outer indices may be skipped, none runs twice. */
+				assert_true(runs == 1 || (tn.propagate && runs == 0));
+				if (runs == 0)
+					continue;
+				if (rc != (has_target ? NEST_CODE : 0))
+					fail_msg(
+						"%zu threads, mode %d: inner loop %zu returned %ld",
+						pool_sizes[p], mode, o, rc);
+				assert_int_equal(test_load(&tn.inner_found[o]),
+						 has_target ? STOP_INNER + 1 : 0);
+			}
+			if (tn.propagate)
+				assert_int_equal(test_load(&tn.outer_runs[STOP_OUTER]), 1);
+		}
+		tp_pool_destroy(pool);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -889,6 +1543,15 @@ int main(void)
 		cmocka_unit_test(loops_after_shutdown_eshutdown),
 		cmocka_unit_test(loops_outside_cancelled_by_shutdown_eshutdown),
 		cmocka_unit_test(loops_reduce_nested),
+		cmocka_unit_test(loops_reduce_wide_2k_histogram_matches_serial),
+		cmocka_unit_test(loops_reduce_wide_64k_accumulator_matches_serial),
+		cmocka_unit_test(loops_reduce_wide_non_commutative_keeps_order),
+		cmocka_unit_test(loops_try_for_stop_at_start_skips_the_rest),
+		cmocka_unit_test(loops_try_for_search_finds_target),
+		cmocka_unit_test(loops_try_for_several_stops_return_one_code),
+		cmocka_unit_test(loops_try_for_never_stopping_visits_each_index_once),
+		cmocka_unit_test(loops_try_for_bad_arguments_einval),
+		cmocka_unit_test(loops_try_for_nested),
 	};
 
 	test_watchdog(170);
