@@ -16,11 +16,33 @@
  *   runs the check itself (then moves idle_seq, and the waiter, sleeping or about to, returns
  *   from its futex wait and checks again), or the waiter's check comes after that worker's
  *   count in the fence order and sees it. Between workers, the shutdown's argument holds as is.
+ *
+ * One record retires without a task's end behind it: one that tp_future_wait_nohelp() ran while
+ * a worker held its queue entry comes back on the injection queue, and its claimer wakes nobody
+ * (pool.h, `handed`). While such a record is out, the waiter looks again every millisecond and
+ * wakes a worker to take it.
  */
 #include <errno.h>
+#include <time.h>
 
 #include "futex.h"
 #include "pool.h"
+
+/* How often a waiter looks again while a record is handed to its claimer. */
+#define HANDED_RECHECK_NS (1000 * 1000)
+
+/* The earlier of `deadline` (NULL: none) and HANDED_RECHECK_NS from now. */
+static const struct timespec *recheck_deadline(const struct timespec *deadline,
+					       struct timespec *out)
+{
+	clock_gettime(CLOCK_MONOTONIC, out);
+	out->tv_nsec += HANDED_RECHECK_NS;
+	if (out->tv_nsec >= 1000000000L) {
+		out->tv_sec++;
+		out->tv_nsec -= 1000000000L;
+	}
+	return deadline != NULL && tp__timespec_before(deadline, out) ? deadline : out;
+}
 
 void tp__pool_idle_wake(tp_pool *pool)
 {
@@ -57,6 +79,8 @@ int tp_pool_wait_idle(tp_pool *pool, const struct timespec *deadline)
 	for (;;) {
 		/* acquire: pairs with the RMW of tp__pool_idle_wake(). */
 		uint32_t seq = tp__load_acq_u32(&pool->idle_seq);
+		const struct timespec *until = deadline;
+		struct timespec recheck;
 
 		/* (our registration) before (the loads of the counts), store-load: pairs with the
 		 * fence of tp__park_prepare() in the worker that parks after its last task. */
@@ -67,7 +91,12 @@ int tp_pool_wait_idle(tp_pool *pool, const struct timespec *deadline)
 			err = ETIMEDOUT;
 			break;
 		}
-		(void)tp__futex_wait(&pool->idle_seq, seq, deadline);
+		/* _sc, after the fence. A handed record back on the queue needs a worker awake. */
+		if (tp__load_sc_u64(&pool->handed) != 0) {
+			(void)tp__park_wake_one_after_barrier(&pool->park);
+			until = recheck_deadline(deadline, &recheck);
+		}
+		(void)tp__futex_wait(&pool->idle_seq, seq, until);
 	}
 	(void)tp__faa_u32(&pool->idle_waiters, (uint32_t)-1);
 	return err;

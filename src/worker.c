@@ -67,8 +67,7 @@ static void *take_inject(struct tp__worker *w, size_t max)
 
 	if (n == 0)
 		return NULL;
-	for (size_t i = 0; i < n; i++)
-		TP__COUNT(w, injected);
+	TP__COUNT_N(w, injected, n);
 	/* The submitter wrote these records: ask for their lines in exclusive state now, all at
 	 * once, rather than one ownership transfer at a time when each task's CAS needs it. */
 	for (size_t i = 0; i < n; i++)
