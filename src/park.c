@@ -68,6 +68,7 @@ int tp__park_init(struct tp__park *p, size_t n, const struct ck_ec_mode *mode)
 	for (size_t i = 0; i < n; i++) {
 		ck_ec32_init(&p->parkers[i].ec, 0);
 		p->parkers[i].waker_cpu = 0;
+		p->parkers[i].waker = 0;
 		p->parkers[i].pinned = false;
 	}
 	return 0;
@@ -112,14 +113,17 @@ static void move_off_cpu(int cpu)
 		(void)sched_setaffinity(0, sizeof(mask), &mask);
 }
 
-bool tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline)
+bool tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline,
+		    size_t *waker)
 {
-	uint32_t waker_cpu;
+	uint32_t waker_cpu, by;
 	/* Returns at once if the counter already moved past snap (a waker claimed us). */
 	bool woken = ck_ec32_wait(&p->parkers[i].ec, p->mode, snap, deadline) == 0;
 
 	/* Woken by a claim (bit already clear) or spuriously (bit still set): clear it anyway. */
 	tp__park_cancel(p, i);
+	by = tp__fas_u32(&p->parkers[i].waker, 0);
+	*waker = by != 0 ? by - 1 : TP__PARK_NONE;
 	/* A worker woke us to share its work: do not share its CPU too (see park.h), unless the
 	 * user pinned us. */
 	waker_cpu = tp__fas_u32(&p->parkers[i].waker_cpu, 0);
@@ -128,7 +132,8 @@ bool tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct ti
 	return woken;
 }
 
-static size_t claim_and_wake(struct tp__park *p, size_t w, uint64_t bits, bool from_worker)
+static __attribute__((noinline)) size_t claim_and_wake(struct tp__park *p, size_t w, uint64_t bits,
+						      size_t waker)
 {
 	while (bits != 0) {
 		uint64_t bit = bits & -bits;
@@ -141,7 +146,9 @@ static size_t claim_and_wake(struct tp__park *p, size_t w, uint64_t bits, bool f
 			 * CPU is read only when waking: on every publication it cost more than the
 			 * rest of the publication. */
 			tp__store_rlx_u32(&p->parkers[i].waker_cpu,
-					  from_worker ? (uint32_t)sched_getcpu() + 1 : 0);
+					  waker != TP__PARK_NONE ? (uint32_t)sched_getcpu() + 1 : 0);
+			tp__store_rlx_u32(&p->parkers[i].waker,
+					  waker != TP__PARK_NONE ? (uint32_t)waker + 1 : 0);
 
 			/* The increment is a full barrier; ck_ec makes the futex call only when
 			 * the worker sleeps (its counter's waiter flag is set). */
@@ -153,29 +160,29 @@ static size_t claim_and_wake(struct tp__park *p, size_t w, uint64_t bits, bool f
 	return TP__PARK_NONE;
 }
 
-static size_t wake_one(struct tp__park *p, bool from_worker)
+static size_t wake_one(struct tp__park *p, size_t waker)
 {
 	for (size_t w = 0; w < p->nwords; w++) {
 		uint64_t bits = tp__load_sc_u64(&p->idle[w]);
 		size_t i;
 
-		if (bits != 0 && (i = claim_and_wake(p, w, bits, from_worker)) != TP__PARK_NONE)
+		if (bits != 0 && (i = claim_and_wake(p, w, bits, waker)) != TP__PARK_NONE)
 			return i;
 	}
 	return TP__PARK_NONE;
 }
 
-size_t tp__park_wake_one(struct tp__park *p)
+size_t tp__park_wake_one(struct tp__park *p, size_t waker)
 {
 	/* (the caller's publication of work) before (loads of the bits), store-load: pairs with the
 	 * fence in tp__park_prepare(). */
 	tp__fence_sc();
-	return wake_one(p, true);
+	return wake_one(p, waker);
 }
 
 size_t tp__park_wake_one_after_barrier(struct tp__park *p)
 {
-	return wake_one(p, false);
+	return wake_one(p, TP__PARK_NONE);
 }
 
 void tp__park_wake_all(struct tp__park *p)

@@ -31,6 +31,7 @@
 struct tp__parker {
 	alignas(TP__CACHE_LINE) struct ck_ec32 ec;
 	uint32_t waker_cpu; /* 0, or 1 + the CPU of the worker that last woke this one */
+	uint32_t waker;	    /* 0, or 1 + the index of that worker (for traces) */
 	bool pinned;	    /* set before the workers start: never move this worker */
 };
 
@@ -59,25 +60,27 @@ uint32_t tp__park_prepare(struct tp__park *p, size_t i);
 /* Worker i found work after tp__park_prepare(): withdraws its bit. */
 void tp__park_cancel(struct tp__park *p, size_t i);
 
-/*
- * Worker i sleeps until its eventcount moves past `snap` (or spuriously), or until the absolute
- * CLOCK_MONOTONIC deadline (NULL: none), then withdraws its bit. Returns at once if a producer
- * already woke it. True if it was woken (the counter moved), false at the deadline.
- */
-bool tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline);
-
-/* What the wake-ups return when they found no sleeper to claim. */
+/* What the wake-ups return when they found no sleeper to claim, and a waker outside the pool. */
 #define TP__PARK_NONE SIZE_MAX
 
 /*
- * A worker that has just published work: wakes one parked worker, if any. Returns the index of
+ * Worker i sleeps until its eventcount moves past `snap` (or spuriously), or until the absolute
+ * CLOCK_MONOTONIC deadline (NULL: none), then withdraws its bit. Returns at once if a producer
+ * already woke it. True if it was woken (the counter moved), false at the deadline; *waker is
+ * then the index of the worker that woke it, or TP__PARK_NONE.
+ */
+bool tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline,
+		    size_t *waker);
+
+/*
+ * Worker `waker` has just published work: wakes one parked worker, if any. Returns the index of
  * the worker it claimed, or TP__PARK_NONE. Starts with a store-load fence (pairs with the one in tp__park_prepare()), so the
  * caller need not fence after publishing. It leaves its CPU with the sleeper: on this kind of
  * guest a woken thread lands on its waker's CPU even when another is idle (docs/machine.md), where two
  * busy workers would share one CPU for a balancing interval (milliseconds); the sleeper moves off
  * that CPU when it wakes there.
  */
-size_t tp__park_wake_one(struct tp__park *p);
+size_t tp__park_wake_one(struct tp__park *p, size_t waker);
 
 /*
  * As tp__park_wake_one(), for a submitter outside the pool (no CPU hint: it is about to wait, so

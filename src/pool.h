@@ -61,8 +61,9 @@ enum tp__mode {
  * the worker's `spawned`.
  */
 struct tp__counters {
-	uint64_t tasks, steals, steal_fails, injected, parks, wakeups;
-	uint64_t running; /* records whose task runs on this worker now (nested when it helps) */
+	uint64_t tasks; /* records whose task it started: one store per task, before it runs */
+	uint64_t steals, steal_fails, injected, parks, wakeups;
+	uint64_t unstarted; /* records it retired without running them (cancelled, or claimed) */
 };
 
 /* Adds n to counter `field` of worker w (TP__COUNT: one; TP__UNCOUNT: minus one): owner only. */
@@ -146,9 +147,6 @@ void tp__worker_run_item(struct tp__worker *w, void *item);
  * if there is one. Call it when tp__deque_requested() and the private part is not empty.
  */
 void tp__worker_publish(struct tp__worker *w);
-/* One attempt to find an item: own deque, up to inject_max records of the injection queue, then
- * steal. NULL if none. */
-void *tp__worker_find(struct tp__worker *w, size_t inject_max);
 /* A worker waits for f while running other tasks; returns when f is final or at the deadline. */
 int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct timespec *deadline);
 

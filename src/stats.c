@@ -37,7 +37,7 @@ static void read_worker(const struct tp__worker *w, tp_worker_stats *s)
 
 int tp_pool_stats(const tp_pool *pool, tp_stats *out)
 {
-	uint64_t finished = 0, created, running = 0;
+	uint64_t finished = 0, created, started = 0, unstarted = 0, running;
 	size_t room;
 
 	if (pool == NULL || out == NULL)
@@ -54,14 +54,19 @@ int tp_pool_stats(const tp_pool *pool, tp_stats *out)
 			out->per_worker[i] = s;
 	}
 	out->per_worker_len = room < pool->n ? room : pool->n;
-	/* Alive records, as the quiescence check counts them (finished first: never negative). */
-	for (size_t i = 0; i < pool->n; i++)
+	/* Alive records, as the quiescence check counts them (finished first: never negative).
+	 * Running: started and not yet retired. Retired = finished, which counts the started ones
+	 * once they returned and the unstarted ones (cancelled, or claimed elsewhere). */
+	for (size_t i = 0; i < pool->n; i++) {
 		finished += tp__load_acq_u64(&pool->workers[i].finished);
+		unstarted += tp__load_rlx_u64(&pool->workers[i].counters.unstarted);
+	}
 	created = tp__load_acq_u64(&pool->gate) / TP__GATE_ONE;
 	for (size_t i = 0; i < pool->n; i++) {
 		created += tp__load_acq_u64(&pool->workers[i].spawned);
-		running += tp__load_rlx_u64(&pool->workers[i].counters.running);
+		started += tp__load_rlx_u64(&pool->workers[i].counters.tasks);
 	}
+	running = started + unstarted > finished ? started + unstarted - finished : 0;
 	out->running = running;
 	out->queued = created - finished > running ? created - finished - running : 0;
 	return 0;

@@ -6,7 +6,8 @@
  * The file: one JSON object. traceEvents holds the process's name (the pool's), one thread name
  * per worker (tid = worker index), complete events ("ph":"X") for tasks (cat "task"), stolen
  * frames ("frame") and parks ("park", named "idle"), and flow events ("s" on the source lane,
- * "f" on the target's) for steals (victim to thief) and wake-ups (waker to woken). Times are
+ * "f" on the target's) for steals (victim to thief) and wake-ups (waker to woken), both recorded
+ * by their target (the thief, the woken worker, at the moment it wakes). Times are
  * microseconds since the start. otherData names the pool and says how many events were dropped.
  */
 #include <errno.h>
@@ -203,9 +204,9 @@ static void put_event(FILE *out, struct names *nm, const struct tp__trace_event 
 	case TP__EV_STEAL:
 	case TP__EV_WAKE: {
 		const char *what = ev->kind == TP__EV_STEAL ? "steal" : "wake";
-		/* A steal goes from the victim (peer) to us; a wake-up from us to the woken. */
-		size_t from = ev->kind == TP__EV_STEAL ? ev->peer : tid;
-		size_t to = ev->kind == TP__EV_STEAL ? tid : ev->peer;
+		/* Both go from the peer (the victim, the waker) to the worker that recorded it. */
+		size_t from = ev->peer;
+		size_t to = tid;
 		uint64_t id = ++*flow_id;
 
 		fprintf(out, ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"s\",\"id\":%" PRIu64, what,

@@ -30,7 +30,7 @@ enum tp__trace_kind {
 	TP__EV_FRAME = 2, /* a frame taken from a queue ran: [t0, t1], fn */
 	TP__EV_PARK = 3,  /* the worker slept: [t0, t1] */
 	TP__EV_STEAL = 4, /* at t0 the worker stole from worker `peer` */
-	TP__EV_WAKE = 5	  /* at t0 the worker woke worker `peer` */
+	TP__EV_WAKE = 5	  /* at t0 the worker was woken by worker `peer` */
 };
 
 struct tp__trace_event {

@@ -122,20 +122,19 @@ static void *steal_round(struct tp__worker *w)
 
 void tp__worker_publish(struct tp__worker *w)
 {
-	size_t woken;
-
 	tp__deque_publish(&w->deque);
 	/* (store of split) before (loads of the idle bitmap), store-load: the fence inside
 	 * tp__park_wake_one() pairs with the one in tp__park_prepare(). Either a worker about to
 	 * sleep sees the items in its re-check, or we see its bit and wake it. Without the fence
 	 * both can miss (the store still in our store buffer while we read a clear bitmap), and a
 	 * published item then waits while a worker sleeps. */
-	woken = tp__park_wake_one(&w->pool->park);
-	if (woken != TP__PARK_NONE)
-		TP__TRACE_FLOW(w, TP__EV_WAKE, woken);
+	(void)tp__park_wake_one(&w->pool->park, w->index);
 }
 
-void *tp__worker_find(struct tp__worker *w, size_t inject_max)
+/* One attempt to find an item: own deque, up to inject_max records of the injection queue, then
+ * steal. NULL if none. Inlined into each loop that calls it: it is the hot path of each. */
+static inline __attribute__((always_inline)) void *find_work(struct tp__worker *w,
+							      size_t inject_max)
 {
 	void *item = tp__deque_take(&w->deque);
 
@@ -171,7 +170,9 @@ static bool retire_unstarted(tp_pool *pool, struct tp_future *f)
 	return true;
 }
 
-static void run_record(struct tp__worker *w, struct tp_future *f)
+/* Runs a record, recording its span if `traced` (a constant: see run_record). */
+static inline __attribute__((always_inline)) void run_record_as(struct tp__worker *w,
+								struct tp_future *f, bool traced)
 {
 	tp_pool *pool = w->pool;
 
@@ -179,19 +180,20 @@ static void run_record(struct tp__worker *w, struct tp_future *f)
 	if (tp__load_acq_u32(&pool->mode) == TP__MODE_CANCEL)
 		(void)tp__future_cancel(f, true);
 	if (tp__future_start(f)) {
+		uint64_t t0 = traced ? tp__trace_now() : 0;
 		/* Read now: the record may be recycled once its task has returned. */
-		tp_task_fn fn = f->fn;
-		uint64_t t0 = TP__TRACE_BEGIN(pool);
+		const void *fn = traced ? (const void *)f->fn : NULL;
 		int code;
 
 		TP__LOG_DEBUG(pool, "worker %zu: task %p started", w->index, (void *)f);
-		TP__COUNT(w, running);
-		code = tp__future_run(f, true);
-		TP__UNCOUNT(w, running);
 		TP__COUNT(w, tasks);
-		TP__TRACE_SPAN(w, TP__EV_TASK, (const void *)fn, t0);
-		TP__LOG_DEBUG(pool, "worker %zu: task %p finished: %d", w->index, (void *)fn, code);
-	} else if (!retire_unstarted(pool, f)) {
+		code = tp__future_run(f, true);
+		if (traced)
+			tp__trace_record(w, TP__EV_TASK, fn, t0, 0);
+		TP__LOG_DEBUG(pool, "worker %zu: task %p finished: %d", w->index, (void *)f, code);
+	} else if (retire_unstarted(pool, f)) {
+		TP__COUNT(w, unstarted);
+	} else {
 		return; /* not retired: not counted yet */
 	}
 	/* (everything the task did, its forks' spawned counts included) before (this count),
@@ -202,19 +204,40 @@ static void run_record(struct tp__worker *w, struct tp_future *f)
 	tp__store_sc_u64(&w->finished, tp__load_rlx_u64(&w->finished) + 1);
 }
 
+/* The two copies of run_record_as: the untraced one has no trace code at all, and the traced
+ * one lives apart (it would take the untraced path's registers), so tracing costs the untraced
+ * path one load and one branch. */
+static __attribute__((noinline)) void run_record_traced(struct tp__worker *w, struct tp_future *f)
+{
+	run_record_as(w, f, true);
+}
+
+static void run_record(struct tp__worker *w, struct tp_future *f)
+{
+	if (TP__TRACING(&w->pool->trace))
+		run_record_traced(w, f);
+	else
+		run_record_as(w, f, false);
+}
+
+static __attribute__((noinline)) void run_frame_traced(struct tp__worker *w, tp_task *t)
+{
+	uint64_t t0 = tp__trace_now();
+	/* Read now: the frame belongs to its spawner once it has run. */
+	const void *fn = (const void *)t->fn_;
+
+	tp__frame_run(w, t);
+	tp__trace_record(w, TP__EV_FRAME, fn, t0, 0);
+}
+
 void tp__worker_run_item(struct tp__worker *w, void *item)
 {
-	if (tp__item_is_frame(item)) {
-		tp_task *t = tp__item_frame(item);
-		/* Read now: the frame belongs to its spawner once it has run. */
-		tp_task_fn fn = t->fn_;
-		uint64_t t0 = TP__TRACE_BEGIN(w->pool);
-
-		tp__frame_run(w, t);
-		TP__TRACE_SPAN(w, TP__EV_FRAME, (const void *)fn, t0);
-	} else {
+	if (!tp__item_is_frame(item))
 		run_record(w, item);
-	}
+	else if (TP__TRACING(&w->pool->trace))
+		run_frame_traced(w, tp__item_frame(item));
+	else
+		tp__frame_run(w, tp__item_frame(item));
 }
 
 /* After a fence: could any source hold work? (Also true for a queue caught mid-append.) */
@@ -266,6 +289,7 @@ static bool park(struct tp__worker *w)
 	tp_pool *pool = w->pool;
 	const struct timespec *deadline = NULL;
 	struct timespec until;
+	size_t waker;
 	uint64_t t0;
 	uint32_t snap;
 
@@ -297,8 +321,11 @@ static bool park(struct tp__worker *w)
 	}
 	TP__COUNT(w, parks);
 	t0 = TP__TRACE_BEGIN(pool);
-	if (tp__park_sleep(&pool->park, w->index, snap, deadline))
+	if (tp__park_sleep(&pool->park, w->index, snap, deadline, &waker)) {
 		TP__COUNT(w, wakeups);
+		if (waker != TP__PARK_NONE)
+			TP__TRACE_FLOW(w, TP__EV_WAKE, waker);
+	}
 	TP__TRACE_SPAN(w, TP__EV_PARK, NULL, t0);
 	/* acquire: pairs with the release store of stop by the worker that found quiescence. */
 	return tp__load_acq_u32(&pool->stop) != 0;
@@ -312,7 +339,7 @@ static void *find_spinning(struct tp__worker *w, size_t inject_max)
 
 		for (int i = 0; i < IDLE_PAUSES; i++)
 			tp__cpu_relax();
-		item = tp__worker_find(w, inject_max);
+		item = find_work(w, inject_max);
 		if (item != NULL)
 			return item;
 	}
@@ -347,7 +374,7 @@ void *tp__worker_main(void *arg)
 	}
 	TP__LOG_DEBUG(w->pool, "worker %zu started", w->index);
 	for (;;) {
-		void *item = tp__worker_find(w, TP__INJECT_BATCH);
+		void *item = find_work(w, TP__INJECT_BATCH);
 
 		if (item == NULL)
 			item = find_spinning(w, TP__INJECT_BATCH);
@@ -395,7 +422,7 @@ int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct time
 			return ETIMEDOUT;
 		/* One record at a time from the injection queue: a batch would leave unrelated
 		 * tasks on this deque, above the frames of the task that waits. */
-		item = tp__worker_find(w, 1);
+		item = find_work(w, 1);
 		if (item == NULL)
 			item = find_spinning(w, 1);
 		if (item != NULL) {

@@ -69,7 +69,7 @@ static bool bit(size_t i)
 static void park_wake_without_sleepers_is_free(void **state)
 {
 	(void)state;
-	assert_int_equal(tp__park_wake_one(&park), TP__PARK_NONE);
+	assert_int_equal(tp__park_wake_one(&park, 3), TP__PARK_NONE);
 	assert_int_equal(fake_wakes, 0);
 	for (size_t w = 0; w < park.nwords; w++)
 		assert_int_equal(park.idle[w], 0);
@@ -79,16 +79,18 @@ static void park_claimed_before_sleeping_needs_no_syscall(void **state)
 {
 	uint32_t before = ck_ec32_value(&park.parkers[5].ec);
 	uint32_t snap = tp__park_prepare(&park, 5);
+	size_t waker;
 
 	(void)state;
 	assert_true(bit(5));
-	assert_int_equal(tp__park_wake_one(&park), 5);
+	assert_int_equal(tp__park_wake_one(&park, 3), 5);
 	assert_false(bit(5));
 	assert_int_equal(ck_ec32_value(&park.parkers[5].ec), before + 1);
 	/* Nobody slept: ck_ec skipped the futex wake. */
 	assert_int_equal(fake_wakes, 0);
 	/* The counter moved past snap: sleeping returns without waiting. */
-	assert_true(tp__park_sleep(&park, 5, snap, NULL));
+	assert_true(tp__park_sleep(&park, 5, snap, NULL, &waker));
+	assert_int_equal(waker, 3);
 	assert_int_equal(fake_waits, 0);
 }
 
@@ -99,22 +101,24 @@ static void park_cancel_withdraws_the_bit(void **state)
 	assert_true(bit(64));
 	tp__park_cancel(&park, 64);
 	assert_false(bit(64));
-	assert_int_equal(tp__park_wake_one(&park), TP__PARK_NONE);
+	assert_int_equal(tp__park_wake_one(&park, 3), TP__PARK_NONE);
 }
 
 static void wake_worker_7(void)
 {
 	/* A producer arrives while worker 7 sleeps: the waiter flag is set, so it wakes. */
-	assert_int_equal(tp__park_wake_one(&park), 7);
+	assert_int_equal(tp__park_wake_one(&park, 3), 7);
 }
 
 static void park_sleeper_is_woken_by_a_producer(void **state)
 {
 	uint32_t snap = tp__park_prepare(&park, 7);
+	size_t waker;
 
 	(void)state;
 	fake_wait_hook = wake_worker_7;
-	assert_true(tp__park_sleep(&park, 7, snap, NULL));
+	assert_true(tp__park_sleep(&park, 7, snap, NULL, &waker));
+	assert_int_equal(waker, 3);
 	assert_true(fake_waits >= 1);
 	assert_int_equal(fake_wakes, 1);
 	assert_false(bit(7));
@@ -129,7 +133,7 @@ static void park_wakes_exactly_one_of_many(void **state)
 	for (size_t k = 0; k < 4; k++)
 		(void)tp__park_prepare(&park, ids[k]);
 	while (set > 0) {
-		size_t woken = tp__park_wake_one(&park);
+		size_t woken = tp__park_wake_one(&park, 3);
 		int now = 0;
 
 		assert_true(woken == 0 || woken == 63 || woken == 64 || woken == 129);
@@ -139,7 +143,7 @@ static void park_wakes_exactly_one_of_many(void **state)
 		assert_int_equal(now, set - 1);
 		set = now;
 	}
-	assert_int_equal(tp__park_wake_one(&park), TP__PARK_NONE);
+	assert_int_equal(tp__park_wake_one(&park, 3), TP__PARK_NONE);
 }
 
 static void park_wake_all_moves_every_counter(void **state)
@@ -161,12 +165,13 @@ static void *real_sleeper(void *arg)
 	(void)arg;
 	for (;;) {
 		uint32_t snap = tp__park_prepare(&real, 1);
+		size_t waker;
 
 		if (test_load(&real_woken) == 1) { /* the "work" is visible: do not sleep */
 			tp__park_cancel(&real, 1);
 			break;
 		}
-		tp__park_sleep(&real, 1, snap, NULL);
+		(void)tp__park_sleep(&real, 1, snap, NULL, &waker);
 	}
 	test_store(&real_woken, 2);
 	return NULL;
@@ -185,7 +190,7 @@ static void park_real_futex_round_trip(void **state)
 			test_sleep_us(iter % 7 * 100);
 		/* Publish the work, then wake: the sleeper must see it either way. */
 		test_store(&real_woken, 1);
-		(void)tp__park_wake_one(&real);
+		(void)tp__park_wake_one(&real, 0);
 		pthread_join(t, NULL);
 		assert_int_equal(test_load(&real_woken), 2);
 	}
