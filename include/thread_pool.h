@@ -247,7 +247,7 @@ TP_API int tp_pool_wait_idle(tp_pool *pool, const struct timespec *deadline);
 
 /* Counters of one worker, since the pool was created. */
 typedef struct tp_worker_stats {
-	uint64_t tasks;	      /* tasks it ran to the end (tp_enqueue, tp_submit, batches, groups) */
+	uint64_t tasks;	      /* tasks it ran (tp_enqueue, tp_submit, batches, groups; counted at start) */
 	uint64_t forks;	      /* tasks its tasks submitted to this pool (not tp_spawn frames) */
 	uint64_t steals;      /* tasks or frames it took from other workers' deques */
 	uint64_t steal_fails; /* steal attempts that found nothing or lost a race */
@@ -260,9 +260,9 @@ typedef struct tp_worker_stats {
 /* A pool's counters: see tp_pool_stats(). */
 typedef struct tp_stats {
 	size_t workers;		     /* the pool's number of workers */
-	uint64_t queued;	     /* tasks accepted and not started now (a cancelled one counts
-				      * until a worker takes it off its queue) */
-	uint64_t running;	     /* tasks running on the workers now */
+	uint64_t queued;	     /* tasks accepted, neither started nor cancelled, now */
+	uint64_t running;	     /* tasks running on the workers now (those that
+				      * tp_future_wait_nohelp() runs elsewhere are in neither) */
 	tp_worker_stats total;	     /* the sum over every worker */
 	tp_worker_stats *per_worker; /* in: NULL, or room for per_worker_len workers */
 	size_t per_worker_len;	     /* in: that room; out: how many entries were written */

@@ -143,6 +143,8 @@ bool tp__future_cancel(struct tp_future *f, bool drop)
 
 		/* seq_cst CAS: against tp__future_start's CAS, exactly one of the two wins. */
 		if (tp__cas_value_u32(&f->word, &v, n)) {
+			/* Pending, so not retired: the pool is alive. Counted for tp_pool_stats(). */
+			(void)tp__faa_u64(&f->home->pool->cancels, 1);
 			/* The task will never run: its argument is ours to drop, once. */
 			if (drop && f->drop != NULL)
 				f->drop(f->arg);
@@ -256,8 +258,11 @@ int tp_future_wait_nohelp(tp_future *f, const struct timespec *deadline)
 	if (running_below(f))
 		return EDEADLK;
 	/* Not started: run it here. Its queue entry is retired later (tp__future_leave_queue). */
-	if (tp__future_start(f))
+	if (tp__future_start(f)) {
+		/* Not retired: the pool is alive. Counted for tp_pool_stats(). */
+		(void)tp__faa_u64(&f->home->pool->claims, 1);
 		return tp__future_run(f, false);
+	}
 	return tp__future_block(f, deadline);
 }
 

@@ -71,6 +71,7 @@ static void free_pool(tp_pool *pool)
 	}
 	tp__park_destroy(&pool->park);
 	pthread_mutex_destroy(&pool->shut_lock);
+	pthread_mutex_destroy(&pool->trace_lock);
 	free(pool->name);
 	free(pool);
 }
@@ -225,6 +226,7 @@ static tp_pool *new_pool(const tp_pool_options *opts, size_t n)
 	pool->error_user = opts->error_user;
 	pool->starting = opts->on_thread_start != NULL ? (uint32_t)n : 0;
 	pthread_mutex_init(&pool->shut_lock, NULL);
+	pthread_mutex_init(&pool->trace_lock, NULL);
 	tp__inject_init(&pool->inject);
 	pool->name = strdup(opts->name != NULL ? opts->name : DEFAULT_NAME);
 	pool->home = tp__home_new();
@@ -419,6 +421,7 @@ void tp__pool_after_fork(tp_pool *pool)
 	tp__store_rel_u32(&pool->stop, 1);
 	pool->shut_state = 2;
 	(void)pthread_mutex_init(&pool->shut_lock, NULL);
+	(void)pthread_mutex_init(&pool->trace_lock, NULL);
 	/* Queued records will never run: cancel them, so that waiting for them returns. A
 	 * submitter caught between the two steps of its enqueue leaves the rest unreachable. */
 	tp__store_rlx_u32(&pool->inject.lock, 0);

@@ -63,7 +63,9 @@ enum tp__mode {
 struct tp__counters {
 	uint64_t tasks; /* records whose task it started: one store per task, before it runs */
 	uint64_t steals, steal_fails, injected, parks, wakeups;
-	uint64_t unstarted; /* records it retired without running them (cancelled, or claimed) */
+	/* Records it retired without running them: cancelled ones, and ones that
+	 * tp_future_wait_nohelp() ran on its own thread. */
+	uint64_t cancelled, reclaimed;
 };
 
 /* Adds n to counter `field` of worker w (TP__COUNT: one; TP__UNCOUNT: minus one): owner only. */
@@ -93,11 +95,14 @@ struct tp_pool {
 	/* Records whose retirement a worker left to their claimer (future.h, DEQUEUED): while
 	 * some are out, a worker parked during a shutdown re-checks now and then. Rarely written. */
 	uint64_t handed;
+	/* For tp_pool_stats() only: records cancelled while pending, and claimed by
+	 * tp_future_wait_nohelp() (faa; cold paths). */
+	uint64_t cancels, claims;
 	tp_pool *fork_prev, *fork_next; /* the registry of live pools (fork.c), under its lock */
 	uint32_t shut_state;		/* 0 none, 1 in progress, 2 joined; under shut_lock */
 	uint32_t idle_seq;   /* futex word of tp_pool_wait_idle(): moves when the pool went idle */
 	uint32_t starting;   /* workers yet to return from on_thread_start (futex word) */
-	struct tp__trace *trace_owned; /* the running trace, under shut_lock (trace.c) */
+	struct tp__trace *trace_owned; /* the running trace, under trace_lock (trace.c) */
 	/* Read-mostly from here. */
 	alignas(TP__CACHE_LINE) uint32_t mode; /* enum tp__mode */
 	uint32_t stop;			       /* set once quiescent: workers exit */
@@ -109,7 +114,8 @@ struct tp_pool {
 	tp_logger *logger;
 	const uint32_t *log_threshold; /* the logger's threshold word (logger.c) */
 	struct tp__park park;
-	pthread_mutex_t shut_lock; /* serialises shutdown calls and traces (cold paths only) */
+	pthread_mutex_t shut_lock;  /* serialises shutdown calls (cold path only) */
+	pthread_mutex_t trace_lock; /* serialises starting and stopping traces (cold path only) */
 	char *name;		   /* tp_pool_options.name, copied */
 	tp_thread_hook_fn on_thread_start, on_thread_stop;
 	void *hook_user;

@@ -10,6 +10,12 @@
 
 #include "pool.h"
 
+/* a - b, or 0 if the counts read at different moments make it negative. */
+static uint64_t sub(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
 static void add(tp_worker_stats *sum, const tp_worker_stats *s)
 {
 	sum->tasks += s->tasks;
@@ -37,7 +43,8 @@ static void read_worker(const struct tp__worker *w, tp_worker_stats *s)
 
 int tp_pool_stats(const tp_pool *pool, tp_stats *out)
 {
-	uint64_t finished = 0, created, started = 0, unstarted = 0, running;
+	uint64_t finished = 0, created, started = 0, cancelled = 0, reclaimed = 0;
+	uint64_t alive, on_workers, pending_cancelled, claimed_out;
 	size_t room;
 
 	if (pool == NULL || out == NULL)
@@ -54,20 +61,32 @@ int tp_pool_stats(const tp_pool *pool, tp_stats *out)
 			out->per_worker[i] = s;
 	}
 	out->per_worker_len = room < pool->n ? room : pool->n;
-	/* Alive records, as the quiescence check counts them (finished first: never negative).
-	 * Running: started and not yet retired. Retired = finished, which counts the started ones
-	 * once they returned and the unstarted ones (cancelled, or claimed elsewhere). */
+	/*
+	 * Alive records, as the quiescence check counts them (finished first: never negative).
+	 * finished counts the retired ones: those a worker ran, once they returned, and those it
+	 * retired unstarted (cancelled, or run by tp_future_wait_nohelp()). Of the alive ones,
+	 * some run on a worker (started, not yet retired), some were cancelled and wait for a
+	 * worker to take them off a queue, some were claimed by tp_future_wait_nohelp() (running
+	 * on its thread, or done and not yet retired); the rest are queued. Each count is read
+	 * once, so a record that moves during the call may be counted in two places or none.
+	 */
 	for (size_t i = 0; i < pool->n; i++) {
+		const struct tp__counters *c = &pool->workers[i].counters;
+
 		finished += tp__load_acq_u64(&pool->workers[i].finished);
-		unstarted += tp__load_rlx_u64(&pool->workers[i].counters.unstarted);
+		cancelled += tp__load_rlx_u64(&c->cancelled);
+		reclaimed += tp__load_rlx_u64(&c->reclaimed);
 	}
 	created = tp__load_acq_u64(&pool->gate) / TP__GATE_ONE;
 	for (size_t i = 0; i < pool->n; i++) {
 		created += tp__load_acq_u64(&pool->workers[i].spawned);
 		started += tp__load_rlx_u64(&pool->workers[i].counters.tasks);
 	}
-	running = started + unstarted > finished ? started + unstarted - finished : 0;
-	out->running = running;
-	out->queued = created - finished > running ? created - finished - running : 0;
+	alive = created - finished;
+	on_workers = sub(started, finished - cancelled - reclaimed);
+	pending_cancelled = sub(tp__load_rlx_u64(&pool->cancels), cancelled);
+	claimed_out = sub(tp__load_rlx_u64(&pool->claims), reclaimed);
+	out->running = on_workers;
+	out->queued = sub(alive, on_workers + pending_cancelled + claimed_out);
 	return 0;
 }

@@ -112,8 +112,9 @@ int tp_pool_trace_start(tp_pool *pool, const char *path)
 		free(t);
 		return ENOMEM;
 	}
-	pthread_mutex_lock(&pool->shut_lock);
-	if (pool->shut_state != 0)
+	pthread_mutex_lock(&pool->trace_lock);
+	/* Once the gate is closed the workers are on their way out: nothing left to trace. */
+	if (tp__load_acq_u64(&pool->gate) & TP__GATE_CLOSED)
 		err = ESHUTDOWN;
 	else if (pool->trace_owned != NULL)
 		err = EBUSY;
@@ -123,7 +124,7 @@ int tp_pool_trace_start(tp_pool *pool, const char *path)
 		/* release: the lanes, emptied by the last stop, before the trace a worker sees. */
 		tp__store_rel_ptr(TP__PTR(&pool->trace), t);
 	}
-	pthread_mutex_unlock(&pool->shut_lock);
+	pthread_mutex_unlock(&pool->trace_lock);
 	if (err != 0) {
 		free(t->path);
 		free(t);
@@ -284,11 +285,16 @@ done:
 	return err;
 }
 
-/* Detaches the running trace from the workers (the handshake of trace.h); under shut_lock. */
-static struct tp__trace *take_trace(tp_pool *pool)
+/*
+ * Detaches the running trace from the workers (the handshake of trace.h) and takes their lanes
+ * into *lanes (NULL if that allocation failed: then the lanes are freed). Under trace_lock, so
+ * that the lanes are empty again before the next start publishes its trace.
+ */
+static struct tp__trace *take_trace(tp_pool *pool, struct tp__trace_lane **lanes)
 {
 	struct tp__trace *t = pool->trace_owned;
 
+	*lanes = NULL;
 	if (t == NULL)
 		return NULL;
 	pool->trace_owned = NULL;
@@ -298,29 +304,28 @@ static struct tp__trace *take_trace(tp_pool *pool)
 	for (size_t i = 0; i < pool->n; i++)
 		while (tp__load_sc_u32(&pool->workers[i].lane.busy) != 0)
 			sched_yield();
+	*lanes = calloc(pool->n, sizeof(**lanes));
+	for (size_t i = 0; i < pool->n; i++) {
+		struct tp__trace_lane *lane = &pool->workers[i].lane;
+
+		if (*lanes == NULL) {
+			lane_free(lane);
+			continue;
+		}
+		(*lanes)[i] = *lane;
+		lane->head = lane->tail = NULL;
+		lane->events = lane->dropped = 0;
+	}
 	return t;
 }
 
-/* Takes the trace's lanes out of the workers and writes them; frees everything. */
-static int finish(tp_pool *pool, struct tp__trace *t)
+/* Writes the lanes taken from the workers; frees them and the trace. */
+static int finish(const tp_pool *pool, struct tp__trace *t, struct tp__trace_lane *lanes)
 {
-	struct tp__trace_lane *lanes = calloc(pool->n, sizeof(*lanes));
-	int err;
+	int err = lanes != NULL ? write_file(pool, t, lanes) : ENOMEM;
 
-	if (lanes == NULL) {
-		err = ENOMEM;
-	} else {
-		for (size_t i = 0; i < pool->n; i++) {
-			struct tp__trace_lane *lane = &pool->workers[i].lane;
-
-			lanes[i] = *lane;
-			lane->head = lane->tail = NULL;
-			lane->events = lane->dropped = 0;
-		}
-		err = write_file(pool, t, lanes);
-	}
-	for (size_t i = 0; i < pool->n; i++)
-		lane_free(lanes != NULL ? &lanes[i] : &pool->workers[i].lane);
+	for (size_t i = 0; lanes != NULL && i < pool->n; i++)
+		lane_free(&lanes[i]);
 	free(lanes);
 	free(t->path);
 	free(t);
@@ -329,28 +334,33 @@ static int finish(tp_pool *pool, struct tp__trace *t)
 
 int tp_pool_trace_stop(tp_pool *pool)
 {
+	struct tp__trace_lane *lanes;
 	struct tp__trace *t;
 
 	if (pool == NULL)
 		return EINVAL;
-	pthread_mutex_lock(&pool->shut_lock);
-	t = take_trace(pool);
-	pthread_mutex_unlock(&pool->shut_lock);
+	pthread_mutex_lock(&pool->trace_lock);
+	t = take_trace(pool, &lanes);
+	pthread_mutex_unlock(&pool->trace_lock);
 	if (t == NULL)
 		return ENOENT;
-	return finish(pool, t);
+	return finish(pool, t, lanes);
 }
 
 void tp__trace_finish(tp_pool *pool)
 {
-	struct tp__trace *t = take_trace(pool);
+	struct tp__trace_lane *lanes;
+	struct tp__trace *t;
 	char path[256];
 	int err;
 
+	pthread_mutex_lock(&pool->trace_lock);
+	t = take_trace(pool, &lanes);
+	pthread_mutex_unlock(&pool->trace_lock);
 	if (t == NULL)
 		return;
 	snprintf(path, sizeof(path), "%s", t->path);
-	err = finish(pool, t);
+	err = finish(pool, t, lanes);
 	if (err != 0)
 		tp_log(pool->logger, TP_LOG_ERROR, "pool %s: writing the trace to %s failed: %s",
 		       pool->name, path, strerror(err));

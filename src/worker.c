@@ -153,8 +153,10 @@ static inline __attribute__((always_inline)) void *find_work(struct tp__worker *
  * A record that did not start here: cancelled, or claimed by tp_future_wait_nohelp(). True if
  * it is retired now; false if its claimer still runs it and takes over (future.h).
  */
-static bool retire_unstarted(tp_pool *pool, struct tp_future *f)
+static bool retire_unstarted(struct tp__worker *w, struct tp_future *f)
 {
+	tp_pool *pool = w->pool;
+	uint32_t v;
 	uint64_t out;
 
 	/* Counted before the hand-over can happen, so that a worker parking during a shutdown
@@ -164,8 +166,13 @@ static bool retire_unstarted(tp_pool *pool, struct tp_future *f)
 		return false;
 	/* Not handed over after all (our count comes back off), or handed over earlier and now
 	 * back, its claimer having queued it again (that hand-over's count comes off too). */
-	out = (tp__load_rlx_u32(&f->word) & TP__DEQUEUED) ? 2 : 1;
+	v = tp__load_rlx_u32(&f->word);
+	out = (v & TP__DEQUEUED) ? 2 : 1;
 	(void)tp__faa_u64(&pool->handed, (uint64_t)0 - out);
+	if ((v & TP__ST_MASK) == TP_FUTURE_CANCELLED)
+		TP__COUNT(w, cancelled);
+	else
+		TP__COUNT(w, reclaimed);
 	tp__future_unref(f, 1);
 	return true;
 }
@@ -191,9 +198,7 @@ static inline __attribute__((always_inline)) void run_record_as(struct tp__worke
 		if (traced)
 			tp__trace_record(w, TP__EV_TASK, fn, t0, 0);
 		TP__LOG_DEBUG(pool, "worker %zu: task %p finished: %d", w->index, (void *)f, code);
-	} else if (retire_unstarted(pool, f)) {
-		TP__COUNT(w, unstarted);
-	} else {
+	} else if (!retire_unstarted(w, f)) {
 		return; /* not retired: not counted yet */
 	}
 	/* (everything the task did, its forks' spawned counts included) before (this count),
@@ -302,9 +307,14 @@ static bool park(struct tp__worker *w)
 	}
 	/* _sc, after the fence of tp__park_prepare(): pairs with the waiter's registration and
 	 * fence in tp_pool_wait_idle() (idle.c). Either the waiter's own check sees our finished
-	 * count, or we see the waiter and check for it. */
-	if (tp__load_sc_u32(&pool->idle_waiters) != 0 && quiescent(pool))
-		tp__pool_idle_wake(pool);
+	 * count, or we see the waiter and check for it. A record handed to its claimer comes back
+	 * without a wake-up (below): while one is out, a waiter needs us to look again soon. */
+	if (tp__load_sc_u32(&pool->idle_waiters) != 0) {
+		if (quiescent(pool))
+			tp__pool_idle_wake(pool);
+		else if (tp__load_sc_u64(&pool->handed) != 0)
+			deadline = deadline_in(HANDED_RECHECK_NS, &until);
+	}
 	/* acquire: pairs with the release store of the mode after the gate closed. */
 	if (tp__load_acq_u32(&pool->mode) != TP__MODE_RUN) {
 		if (quiescent(pool)) {
