@@ -30,8 +30,11 @@
  *   A model program runs each of its test suites first with Relacy's random scheduler, then
  *   exhaustively up to a bound of preemptions (the context-bound scheduler). Options:
  *   --mutant NAME, --list-mutants, --iterations N (random scheduler), --bound K (0: no
- *   exhaustive run), --verbose (Relacy's history of a failure, also under a mutant).
- *   Exit status: 0 every run passed, 1 a run failed, 2 bad usage, 3 the mutant never applied.
+ *   exhaustive run), --suite NAME (that suite only), --verbose (Relacy's history of a failure,
+ *   also under a mutant). A suite that reproduces a known fault of the sources (it fails until
+ *   the sources are fixed) runs only when --suite names it.
+ *   Exit status: 0 every run passed, 1 a run failed, 2 bad usage (also a --suite that names no
+ *   suite), 3 the mutant never applied.
  */
 #ifndef TP_MODEL_HARNESS_HPP
 #define TP_MODEL_HARNESS_HPP
@@ -213,6 +216,8 @@ static struct {
 	unsigned long iterations; /* 0: each suite's own */
 	long bound;		  /* -1: each suite's own */
 	bool verbose;
+	const char *only; /* --suite: the one suite to run, or NULL */
+	bool matched;	  /* a suite of that name was seen */
 	int failed;
 	int runs;
 	const char *caught; /* under a mutant: the first suite that failed */
@@ -268,7 +273,7 @@ static inline int tp__model_usage(const char *argv0)
 {
 	std::fprintf(stderr,
 		     "usage: %s [--mutant NAME] [--list-mutants] [--iterations N] [--bound K] "
-		     "[--verbose]\n",
+		     "[--suite NAME] [--verbose]\n",
 		     argv0);
 	return 2;
 }
@@ -307,6 +312,9 @@ static inline int tp_model_begin(int argc, char **argv, const char *model,
 			i++;
 		} else if (std::strcmp(a, "--bound") == 0) {
 			tp_model_opt.bound = std::strtol(v, NULL, 10);
+			i++;
+		} else if (std::strcmp(a, "--suite") == 0) {
+			tp_model_opt.only = v;
 			i++;
 		} else {
 			return tp__model_usage(argv[0]);
@@ -357,9 +365,22 @@ void tp__model_run(const char *suite, rl::scheduler_type_e type, unsigned long i
 	std::fflush(stdout);
 }
 
+/* True if --suite lets this suite run (no --suite, or this one). */
+static inline bool tp__model_selected(const char *suite)
+{
+	if (tp_model_opt.only == NULL)
+		return true;
+	if (std::strcmp(tp_model_opt.only, suite) != 0)
+		return false;
+	tp_model_opt.matched = true;
+	return true;
+}
+
 /* Runs a suite: the random scheduler, then exhaustively up to `bound` preemptions. */
 template <class Suite> void tp_model_check(const char *suite, unsigned long iterations, unsigned bound)
 {
+	if (!tp__model_selected(suite))
+		return;
 	if (tp_model_opt.iterations != 0)
 		iterations = tp_model_opt.iterations;
 	if (tp_model_opt.bound >= 0)
@@ -369,8 +390,29 @@ template <class Suite> void tp_model_check(const char *suite, unsigned long iter
 		tp__model_run<Suite>(suite, rl::fair_context_bound_scheduler_type, 0, bound);
 }
 
+/*
+ * A suite that reproduces a known fault of the sources, `fault`: it fails until they are fixed.
+ * It runs only when --suite names it; otherwise one line says how to run it.
+ */
+template <class Suite>
+void tp_model_check_known_fault(const char *suite, unsigned long iterations, unsigned bound,
+				const char *fault)
+{
+	if (tp_model_opt.only == NULL) {
+		std::printf("%s/%s: not run, it reproduces a known fault (%s): --suite %s runs "
+			    "it\n",
+			    tp_model_opt.model, suite, fault, suite);
+		return;
+	}
+	tp_model_check<Suite>(suite, iterations, bound);
+}
+
 static inline int tp_model_end(void)
 {
+	if (tp_model_opt.only != NULL && !tp_model_opt.matched) {
+		std::fprintf(stderr, "%s: no suite %s\n", tp_model_opt.model, tp_model_opt.only);
+		return 2;
+	}
 	if (tp_model.mutant != NULL) {
 		if (tp_model.hits == 0) {
 			std::printf("%s: mutant %s never applied (no such call site reached)\n",

@@ -1,14 +1,17 @@
 /*
  * model-future.cpp - the future's state word (src/future.h, src/future.c, and the worker's side
  * in src/worker.c): start against cancel, finishing with sleeping waiters, the hand-over of a
- * record claimed by tp_future_wait_nohelp(), and the recycling of the record.
+ * record claimed by tp_future_wait_nohelp(), the recycling of the record, and a detached record
+ * (tp_submit_ex: one reference) met by a cancelling shutdown.
  *
  * Invariants checked in every execution
  *   - start and cancel: exactly one wins; the task runs at most once, and not at all if
- *     tp_future_cancel() said true; every waiter gets the task's code, or ECANCELED;
- *   - no lost wake-up: a waiter sleeps on the word (the futex: block while the word holds the
- *     value it saw; a wake releases every sleeper) and Relacy reports a deadlock if it never
- *     wakes;
+ *     tp_future_cancel() said true; every waiter gets the task's code, or ECANCELED; the task's
+ *     argument is used exactly once, by the task or by the drop function of the cancel that won;
+ *     a detached task's failure reaches the pool's error handler once;
+ *   - no lost wake-up: a waiter sleeps on the word (the futex of model-futex.hpp: block while
+ *     the word holds the value it saw; a wake releases every sleeper) and Relacy reports a
+ *     deadlock if it never wakes;
  *   - what the task wrote and its result are seen by every waiter (plain variables: Relacy
  *     reports a data race otherwise);
  *   - the record is retired once (the runtime's reference dropped once, the hand-over counter
@@ -23,6 +26,8 @@
 #define TP_ATOMICS_RELACY 1
 #include "atomics.h"
 #include "thread_pool.h"
+
+#include "model-futex.hpp"
 
 enum { MAX_THREADS = 3 };
 
@@ -53,13 +58,34 @@ template <class T> struct model_plain {
 
 #define TP__LOG_DEBUG(pool, ...) ((void)0)
 
+/* tp_pool_stats()'s counters and the trace (src/pool.h, src/trace.h) are the owner's own words,
+ * no part of the protocols checked here: nothing in the models (no trace runs). */
+#define TP__COUNT(w, field)	  ((void)0)
+#define TP__TRACING(trace_field) false
+#define TP__EV_TASK		  1
+
+static inline uint64_t tp__trace_now(void)
+{
+	return 0;
+}
+
+struct tp__worker;
+static inline void tp__trace_record(struct tp__worker *w, int kind, const void *fn, uint64_t t0,
+				    uint32_t peer)
+{
+	(void)w;
+	(void)kind;
+	(void)fn;
+	(void)t0;
+	(void)peer;
+}
+
 enum tp__mode {
 	TP__MODE_RUN = 0,
 	TP__MODE_DRAIN = 1,
 	TP__MODE_CANCEL = 2
 };
 
-struct tp__home;
 struct tp__cache;
 
 /* The injection queue: only the record its claimer queues again after a hand-over (liburcu's
@@ -72,6 +98,12 @@ struct tp_pool {
 	struct tp__inject inject;
 	TP__SHARED(uint32_t) mode;
 	TP__SHARED(uint64_t) handed;
+	int failures; /* detached tasks' failures reported (tp__pool_task_failed) */
+};
+
+/* A record's home (src/task_cache.h): only the pool it names. */
+struct tp__home {
+	struct tp_pool *pool;
 };
 
 struct tp__worker {
@@ -85,10 +117,14 @@ struct tp_future {
 	model_plain<int> result;
 	tp_task_fn fn;
 	void *arg;
-	tp_pool *pool;
+	tp_drop_fn drop;
 	struct tp__home *home;
 	tp_group *group;
 };
+
+/* A detached record's `group` (src/future.h). */
+static char tp__detached_tag;
+#define TP__DETACHED ((tp_group *)(void *)&tp__detached_tag)
 
 struct tp__running {
 	struct tp_future *f;
@@ -126,11 +162,23 @@ static inline void tp__inject_push(struct tp__inject *q, struct tp_future *f)
 	q->queued.store(f, rl::mo_release, $);
 }
 
-/* Groups are not modelled. */
-static inline void note_group_error(struct tp_future *f, int code)
+/* The pool's error handler for a failed detached task: counted (its pool is alive then). */
+static inline void tp__pool_task_failed(tp_pool *pool, tp_task_fn fn, void *arg, int code)
 {
-	(void)f;
+	(void)fn;
+	(void)arg;
 	(void)code;
+	pool->failures++;
+}
+
+/* transcribed from src/future.c: note_failure (changed: a group's error word is not modelled) */
+static void note_failure(struct tp_future *f, int code)
+{
+	if (code == 0 || f->group == NULL)
+		return;
+	/* Not retired yet: the pool is alive. */
+	if (f->group == TP__DETACHED)
+		tp__pool_task_failed(f->home->pool, f->fn, f->arg, code);
 }
 
 static inline bool tp__deadline_passed(const struct timespec *deadline)
@@ -138,46 +186,24 @@ static inline bool tp__deadline_passed(const struct timespec *deadline)
 	return deadline != NULL;
 }
 
-/*
- * The futex, as the kernel gives it: wait blocks only if the word still holds `expected`
- * (checked and blocked atomically, after a full barrier), and wake releases every sleeper. The
- * mutant wake-skipped drops the wake.
- */
-static inline int tp__futex_wait(rl::atomic<uint32_t> *addr, uint32_t expected,
-				 const struct timespec *deadline)
-{
-	rl::context &c = rl::ctx();
-	uint32_t v;
-
-	(void)deadline;
-	c.sched();
-	c.atomic_thread_fence_seq_cst();
-	{
-		rl::preemption_disabler pd(c);
-
-		v = addr->load(rl::mo_relaxed, $);
-		if (v != expected)
-			return EAGAIN;
-		addr->wait(c, false, false, $);
-	}
-	return 0;
-}
-
-static inline void tp__futex_wake_all(rl::atomic<uint32_t> *addr)
-{
-	rl::context &c = rl::ctx();
-
-	if (tp_model_mutated("wake-skipped"))
-		return;
-	c.sched();
-	c.atomic_thread_fence_seq_cst();
-	addr->wake(c, MAX_THREADS, $);
-}
-
 /* transcribed from src/future.h: tp__status_final (verbatim) */
 static inline bool tp__status_final(uint32_t word)
 {
 	return (word & TP__ST_MASK) >= TP_FUTURE_DONE;
+}
+
+/* transcribed from src/future.h: tp__future_init (changed: the word, an atomic object here, is
+ * stored with a relaxed store; the record is not published yet) */
+static inline void tp__future_init(struct tp_future *f, tp_task_fn fn, void *arg, tp_drop_fn drop,
+				   tp_group *group)
+{
+	tp__store_rlx_u32(&f->word,
+			  TP_FUTURE_PENDING | (group == TP__DETACHED ? 1 : 2) * TP__REF_ONE);
+	f->result = 0;
+	f->fn = fn;
+	f->arg = arg;
+	f->drop = drop;
+	f->group = group;
 }
 
 /* transcribed from src/future.h: tp__future_start (verbatim) */
@@ -255,9 +281,10 @@ int tp__future_run(struct tp_future *f, bool retire)
 
 	tp__running_top = &me;
 	code = f->fn(f->arg);
+	/* Still "running": an error handler waiting for its own pool is EDEADLK too. */
+	note_failure(f, code);
 	tp__running_top = me.up;
 	f->result = code;
-	note_group_error(f, code);
 	old = publish_final(f, code == 0 ? TP_FUTURE_DONE : TP_FUTURE_FAILED, retire);
 	if (old & TP__DEQUEUED) {
 		/* A worker took our queue entry while we ran and left the record to us (future.h).
@@ -266,7 +293,7 @@ int tp__future_run(struct tp_future *f, bool retire)
 		 * count it retired and free the pool: nothing here touches the pool afterwards
 		 * (workers that may wait for it poll, see park() in worker.c). */
 		assert(!retire);
-		tp__inject_push(&f->pool->inject, f);
+		tp__inject_push(&f->home->pool->inject, f);
 	}
 	return code;
 }
@@ -291,7 +318,7 @@ bool tp__future_leave_queue(struct tp_future *f)
 }
 
 /* transcribed from src/future.c: tp__future_cancel (verbatim) */
-bool tp__future_cancel(struct tp_future *f)
+bool tp__future_cancel(struct tp_future *f, bool drop)
 {
 	uint32_t v = tp__load_rlx_u32(&f->word);
 
@@ -300,6 +327,9 @@ bool tp__future_cancel(struct tp_future *f)
 
 		/* seq_cst CAS: against tp__future_start's CAS, exactly one of the two wins. */
 		if (tp__cas_value_u32(&f->word, &v, n)) {
+			/* The task will never run: its argument is ours to drop, once. */
+			if (drop && f->drop != NULL)
+				f->drop(f->arg);
 			if (v & TP__WAITERS)
 				tp__futex_wake_all(&f->word);
 			return true;
@@ -405,7 +435,7 @@ int tp_future_wait_nohelp(tp_future *f, const struct timespec *deadline)
 /* transcribed from src/future.c: tp_future_cancel (verbatim) */
 bool tp_future_cancel(tp_future *f)
 {
-	return f != NULL && tp__future_cancel(f);
+	return f != NULL && tp__future_cancel(f, true);
 }
 
 /* transcribed from src/future.c: tp_future_release (verbatim) */
@@ -443,21 +473,30 @@ static bool retire_unstarted(tp_pool *pool, struct tp_future *f)
 	return true;
 }
 
-/* transcribed from src/worker.c: run_record (verbatim) */
-static void run_record(struct tp__worker *w, struct tp_future *f)
+/* transcribed from src/worker.c: run_record_as (verbatim) */
+static inline __attribute__((always_inline)) void run_record_as(struct tp__worker *w,
+								struct tp_future *f, bool traced)
 {
 	tp_pool *pool = w->pool;
 
 	/* acquire: pairs with the release store of the mode after the gate closed. */
 	if (tp__load_acq_u32(&pool->mode) == TP__MODE_CANCEL)
-		(void)tp__future_cancel(f);
+		(void)tp__future_cancel(f, true);
 	if (tp__future_start(f)) {
+		uint64_t t0 = traced ? tp__trace_now() : 0;
+		/* Read now: the record may be recycled once its task has returned. */
+		const void *fn = traced ? (const void *)f->fn : NULL;
 		int code;
 
 		TP__LOG_DEBUG(pool, "worker %zu: task %p started", w->index, (void *)f);
+		TP__COUNT(w, tasks);
 		code = tp__future_run(f, true);
+		if (traced)
+			tp__trace_record(w, TP__EV_TASK, fn, t0, 0);
 		TP__LOG_DEBUG(pool, "worker %zu: task %p finished: %d", w->index, (void *)f, code);
-	} else if (!retire_unstarted(pool, f)) {
+	} else if (retire_unstarted(pool, f)) {
+		TP__COUNT(w, unstarted);
+	} else {
 		return; /* not retired: not counted yet */
 	}
 	/* (everything the task did, its forks' spawned counts included) before (this count),
@@ -468,15 +507,32 @@ static void run_record(struct tp__worker *w, struct tp_future *f)
 	tp__store_sc_u64(&w->finished, tp__load_rlx_u64(&w->finished) + 1);
 }
 
+/* transcribed from src/worker.c: run_record_traced (verbatim) */
+static __attribute__((noinline)) void run_record_traced(struct tp__worker *w, struct tp_future *f)
+{
+	run_record_as(w, f, true);
+}
+
+/* transcribed from src/worker.c: run_record (verbatim) */
+static void run_record(struct tp__worker *w, struct tp_future *f)
+{
+	if (TP__TRACING(&w->pool->trace))
+		run_record_traced(w, f);
+	else
+		run_record_as(w, f, false);
+}
+
 /* --- The suites ------------------------------------------------------------------------------ */
 
 namespace
 {
 
-/* The task: writes its data, counts its runs, fails with 42 (so that `result` is read too). */
+/* The task: writes its data, counts its runs, fails with 42 (so that `result` is read too). Its
+ * drop function (called by the cancel that wins) counts the drops. */
 struct task_data {
 	model_plain<int> data;
 	int runs;
+	int drops;
 };
 
 int model_task(void *arg)
@@ -488,35 +544,49 @@ int model_task(void *arg)
 	return 42;
 }
 
+void model_drop(void *arg)
+{
+	struct task_data *d = static_cast<struct task_data *>(arg);
+
+	d->drops++;
+}
+
 template <class Derived, unsigned Threads> struct future_suite : rl::test_suite<Derived, Threads> {
 	struct tp_pool pool;
+	struct tp__home home;
 	struct tp__worker worker;
 	struct task_data data;
 	struct tp_future *f;
 	bool retired;
+
+	/* The record's group: none (tp_enqueue_ex), or TP__DETACHED (tp_submit_ex). */
+	tp_group *group()
+	{
+		return NULL;
+	}
 
 	void before()
 	{
 		pool.inject.queued.store(NULL, rl::mo_relaxed, $);
 		tp__store_rlx_u32(&pool.mode, TP__MODE_RUN);
 		tp__store_rlx_u64(&pool.handed, 0);
+		pool.failures = 0;
+		home.pool = &pool;
 		tp__store_rlx_u64(&worker.finished, 0);
 		worker.pool = &pool;
 		worker.index = 0;
 		data.data = 0;
 		data.runs = 0;
+		data.drops = 0;
 		model_frees = 0;
 		for (int i = 0; i < MAX_THREADS; i++)
 			model_running_top[i] = NULL;
-		/* tp_enqueue: two references, the caller's and the runtime's. */
+		/* tp_enqueue_ex: two references, the caller's and the runtime's (tp_submit_ex: the
+		 * runtime's only). The home is tp__record_alloc's. */
 		f = new tp_future;
-		tp__store_rlx_u32(&f->word, TP_FUTURE_PENDING | 2 * TP__REF_ONE);
-		f->result = 0;
-		f->fn = model_task;
-		f->arg = &data;
-		f->pool = &pool;
-		f->home = NULL;
-		f->group = NULL;
+		tp__future_init(f, model_task, &data, model_drop,
+				static_cast<Derived *>(this)->group());
+		f->home = &home;
 	}
 
 	/* A worker that takes the record's queue entry and, if it handed the record over (it is
@@ -549,6 +619,11 @@ template <class Derived, unsigned Threads> struct future_suite : rl::test_suite<
 		RL_ASSERT(tp__load_rlx_u64(&pool.handed) == 0);
 		RL_ASSERT(model_frees == 1);
 		RL_ASSERT(data.runs <= 1);
+		/* The argument is used once: run, or dropped by the cancel that won. */
+		RL_ASSERT(data.runs + data.drops == 1);
+		/* Only a detached task's failure goes to the error handler, once. */
+		RL_ASSERT(pool.failures ==
+			  (static_cast<Derived *>(this)->group() == TP__DETACHED ? data.runs : 0));
 	}
 };
 
@@ -636,6 +711,23 @@ struct cancel_and_release : future_suite<cancel_and_release, 2> {
 	}
 };
 
+/* A detached task (tp_submit_ex: the runtime's reference only, nobody waits) taken by a worker
+ * while a shutdown in CANCEL mode begins: the worker runs it or cancels it, dropping its argument
+ * then, and recycles the record, whoever else did what. */
+struct detached_shutdown : future_suite<detached_shutdown, 2> {
+	tp_group *group()
+	{
+		return TP__DETACHED;
+	}
+	void thread(unsigned i)
+	{
+		if (i == 0)
+			worker_takes();
+		else
+			tp__store_rel_u32(&pool.mode, TP__MODE_CANCEL);
+	}
+};
+
 const tp_model_mutant mutants[] = {
 	{ "waiters-not-set", TP_MODEL_CK, NULL, TP__KIND_NONE, "", 0, false,
 	  "a waiter sleeps on the word without setting WAITERS first: the finishing worker does not "
@@ -694,5 +786,6 @@ int main(int argc, char **argv)
 	tp_model_check<finish_with_waiters>("finish-with-waiters", 100000, 2);
 	tp_model_check<nohelp_claim>("nohelp-claim", 100000, 3);
 	tp_model_check<cancel_and_release>("cancel-and-release", 100000, 3);
+	tp_model_check<detached_shutdown>("detached-shutdown", 100000, 3);
 	return tp_model_end();
 }

@@ -12,7 +12,7 @@
  * A model counter of live tasks (model_alive, park-worker.hpp) is the truth the check is held to.
  *
  * The deque is the real code; parking, the check and the counts are transcribed
- * (park-worker.hpp, and count_forks / the retirement count below).
+ * (park-worker.hpp: also count_forks, fork_task and the retirement count).
  */
 #include "park-worker.hpp"
 
@@ -20,30 +20,6 @@ namespace
 {
 
 enum { ROUNDS = 3 };
-
-/* transcribed from src/submit.c: count_forks (verbatim) */
-static inline void count_forks(struct tp__worker *w, uint64_t n)
-{
-	tp__store_rel_u64(&w->spawned, tp__load_rlx_u64(&w->spawned) + n);
-}
-
-/* transcribed from src/submit.c: enqueue_one (changed: only the fork's count, push and publish;
- * the record is a model item) */
-static void fork_task(struct tp__worker *w, void *item)
-{
-	model_alive++;
-	count_forks(w, 1);
-	RL_ASSERT(tp__deque_push(&w->deque, item) == 0);
-	tp__worker_publish(w);
-}
-
-/* transcribed from src/worker.c: run_record (changed: only the retirement count at its end) */
-static void retire(struct tp__worker *w)
-{
-	RL_ASSERT(model_alive > 0);
-	model_alive--;
-	tp__store_sc_u64(&w->finished, tp__load_rlx_u64(&w->finished) + 1);
-}
 
 struct task {
 	bool forks; /* runs fork_task once */

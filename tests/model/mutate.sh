@@ -5,7 +5,9 @@
 # prints one line per mutant: caught (by which suite and scheduler, after how many executions,
 # and what Relacy saw) or survived, against what the mutant expects (a mutant expected to survive
 # says why in its description). BUILD_DIR is a meson build directory with the models built
-# (default: build-model); MODEL picks some of deque, handshake, future, quiescence (default: all).
+# (default: build-model); MODEL picks some of deque, handshake, future, quiescence, idle (default:
+# all). The last line counts the mutants caught and survived, and those that did not do what they
+# expect.
 # MUTATE_ITERATIONS and MUTATE_BOUND pass --iterations and --bound to every run (default: each
 # suite's own, as in `meson test --suite model`).
 #
@@ -14,13 +16,14 @@ set -u
 
 build=${1:-build-model}
 [ $# -gt 0 ] && shift
-models=${*:-deque handshake future quiescence}
+models=${*:-deque handshake future quiescence idle}
 opts=
 [ -n "${MUTATE_ITERATIONS:-}" ] && opts="$opts --iterations $MUTATE_ITERATIONS"
 [ -n "${MUTATE_BOUND:-}" ] && opts="$opts --bound $MUTATE_BOUND"
 tab=$(printf '\t')
 failed=$(mktemp)
-trap 'rm -f "$failed"' EXIT
+results=$(mktemp)
+trap 'rm -f "$failed" "$results"' EXIT
 
 printf '%-11s %-24s %-9s %-9s %s\n' model mutant expected result "how"
 for model in $models; do
@@ -55,7 +58,11 @@ for model in $models; do
 			echo x >>"$failed"
 		fi
 		printf '%-11s %-24s %-9s %-9s %s%s\n' "$model" "$name" "$expect" "$result" "$how" "$mark"
+		echo "$result" >>"$results"
 	done
 done
+count() { grep -c "^$1\$" "$results"; }
+printf 'mutate.sh: %s mutants: %s caught, %s survived; %s not as expected\n' "$(grep -c . "$results")" \
+	"$(count caught)" "$(count survived)" "$(grep -c . "$failed")"
 [ -s "$failed" ] && exit 1
 exit 0

@@ -1,7 +1,8 @@
 /*
  * park-worker.hpp - the parking protocol (src/park.c) and the worker's side of it (src/worker.c:
- * publishing, the re-check before sleeping, the shutdown's quiescence check), transcribed for the
- * models model-handshake.cpp and model-quiescence.cpp.
+ * publishing, the re-check before sleeping, the shutdown's quiescence check, the wake-up of
+ * tp_pool_wait_idle's waiters), transcribed for the models model-handshake.cpp,
+ * model-quiescence.cpp and model-idle.cpp.
  *
  * Why transcribed: park.c sleeps on ck_ec, whose inline assembly Relacy cannot run, and worker.c
  * needs the whole pool. Each function below is a copy of the source's, kept verbatim where it can
@@ -13,9 +14,14 @@
  *
  * What stands in for the rest, modelled on what it documents:
  *   - ck_ec32: a counter; reading it is an acquire load, incrementing it a release
- *     read-modify-write (ck_ec.h: "acts as a read (acquire) barrier", "a write barrier"). A
- *     worker that would sleep on it is recorded as asleep at its snapshot and stops; a later
- *     increment counts as waking it (the futex would). A timed sleep (a deadline) always ends.
+ *     read-modify-write (ck_ec.h: "acts as a read (acquire) barrier", "a write barrier"). In the
+ *     handshake and quiescence models a worker that would sleep on it is recorded as asleep at
+ *     its snapshot and stops; a later increment counts as waking it (the futex would), and the
+ *     models check at the end who sleeps for good. In the idle model (model_ec_blocks) it sleeps
+ *     on the counter as on a futex (model-futex.hpp), the increment wakes it, and it goes on.
+ *     A timed sleep (a deadline) always ends.
+ *   - the statistics counters and the trace (src/pool.h, src/trace.h): owner-only words no
+ *     protocol here reads; their macros do nothing.
  *   - liburcu's wfcqueue: the enqueue's exchange of the tail is a full barrier before and after
  *     ("implicit memory barrier" in urcu/static/wfcqueue.h), then the old tail's next is stored;
  *     emptiness is two relaxed loads (CMM_LOAD_SHARED) of head.next and the tail.
@@ -29,6 +35,8 @@
 #define TP_ATOMICS_RELACY 1
 #include "deque.c"
 
+#include "model-futex.hpp"
+
 #include <time.h>
 
 enum { MAX_WORKERS = 3 };
@@ -37,6 +45,9 @@ enum { MAX_WORKERS = 3 };
 struct ck_ec32 {
 	rl::atomic<uint32_t> counter;
 };
+
+/* True in the models whose sleeping workers block until an increment wakes them. */
+static bool model_ec_blocks;
 
 static inline uint32_t ck_ec32_value(const struct ck_ec32 *ec)
 {
@@ -47,7 +58,20 @@ static inline void ck_ec32_inc(struct ck_ec32 *ec, const void *mode)
 {
 	(void)mode;
 	ec->counter.fetch_add(1, rl::mo_release, $);
+	if (model_ec_blocks)
+		model_futex_wake(&ec->counter);
 }
+
+/* The statistics and the trace (src/pool.h, src/trace.h): nothing in the models. */
+#define TP__COUNT(w, field)		((void)0)
+#define TP__UNCOUNT(w, field)		((void)0)
+#define TP__TRACE_BEGIN(pool)		((uint64_t)0)
+#define TP__TRACE_SPAN(w, kind, fn, t0) ((void)(fn), (void)(t0))
+#define TP__TRACE_FLOW(w, kind, peer)	((void)(peer))
+
+/* What the wake-ups return when they found no sleeper to claim, and a waker outside the pool
+ * (src/park.h). */
+#define TP__PARK_NONE SIZE_MAX
 
 /* The injection queue: only what emptiness and an enqueue touch. 0 stands for &head->node. */
 struct tp__inject {
@@ -77,10 +101,36 @@ static inline void model_inject_push(struct tp__inject *q, int id)
 	/* else: old's next, a node the model does not hold; emptiness reads only the tail then */
 }
 
+/* __cds_wfcq_dequeue_nonblocking by the one consumer (the holder of the queue's lock) when the
+ * queue holds at most the one node the models queue: 0 when empty or mid-append (the enqueuer's
+ * exchange done, its store of next not yet); else that node, the head moved on and the tail
+ * taken back to the head with the cmpxchg (a full barrier, as the enqueue's exchange). */
+static inline int model_inject_take(struct tp__inject *q)
+{
+	int node = q->head_next.load(rl::mo_relaxed, $);
+	int last = node;
+
+	if (node == 0)
+		return 0;
+	q->head_next.store(0, rl::mo_relaxed, $);
+	rl::atomic_thread_fence(rl::mo_seq_cst, $);
+	RL_ASSERT(q->tail.compare_exchange_strong(last, 0, rl::mo_seq_cst, $));
+	rl::atomic_thread_fence(rl::mo_seq_cst, $);
+	return node;
+}
+
 struct tp__parker {
 	struct ck_ec32 ec;
 	TP__SHARED(uint32_t) waker_cpu;
+	TP__SHARED(uint32_t) waker;
+	bool pinned;
 };
+
+/* The worker's move off its waker's CPU: scheduling only, nothing shared. */
+static inline void move_off_cpu(int cpu)
+{
+	(void)cpu;
+}
 
 /*
  * Worker i's place: the model numbers its workers 0, 1, 2 (their bits share one word of the
@@ -139,6 +189,8 @@ struct tp_pool {
 	TP__SHARED(uint32_t) mode;
 	TP__SHARED(uint32_t) stop;
 	TP__SHARED(uint64_t) handed;
+	TP__SHARED(uint32_t) idle_seq;	   /* tp_pool_wait_idle()'s futex word */
+	TP__SHARED(uint32_t) idle_waiters; /* threads in tp_pool_wait_idle() */
 	size_t n;
 	struct tp__worker *workers;
 	struct tp__park park;
@@ -155,19 +207,28 @@ static inline int model_sched_getcpu(void)
 static struct tp__worker *model_sleeper[MAX_WORKERS];
 
 /*
- * ck_ec32_wait(ec, mode, snap, deadline): returns at once if the counter moved past snap; else
- * the thread would sleep. The model records the sleep and the worker stops (model_asleep()).
+ * ck_ec32_wait(ec, mode, snap, deadline): returns 0 at once if the counter moved past snap; else
+ * the thread sleeps. Where workers block (model_ec_blocks), it sleeps until an increment wakes it
+ * (0), or, with a deadline, returns -1 (timed out) at once. Elsewhere the model records the sleep
+ * and the worker stops (model_asleep()); -1.
  */
-static inline void model_ec_wait(struct tp__park *p, size_t i, uint32_t snap,
-				 const struct timespec *deadline)
+static inline int model_ec_wait(struct tp__park *p, size_t i, uint32_t snap,
+				const struct timespec *deadline)
 {
 	struct tp__worker *w = model_sleeper[model_slot(i)];
 
 	if (p->parkers[i].ec.counter.load(rl::mo_acquire, $) != snap)
-		return;
+		return 0;
+	if (model_ec_blocks) {
+		if (deadline != NULL)
+			return -1;
+		(void)model_futex_wait(&p->parkers[i].ec.counter, snap);
+		return 0;
+	}
 	w->slept = true;
 	w->timed = deadline != NULL;
 	w->snap = snap;
+	return -1;
 }
 
 /* True once a worker is asleep (or only in a timed sleep, if `timed` is accepted as awake). */
@@ -203,24 +264,33 @@ void tp__park_cancel(struct tp__park *p, size_t i)
 }
 
 /* transcribed from src/park.c: tp__park_sleep (changed: ck_ec32_wait is model_ec_wait, which
- * may end the worker; move_off_cpu() is left out) */
-void tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline)
+ * may end the worker: then it returns at once, its bit still set) */
+bool tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline,
+		    size_t *waker)
 {
-	uint32_t waker_cpu;
-
+	uint32_t waker_cpu, by;
 	/* Returns at once if the counter already moved past snap (a waker claimed us). */
-	model_ec_wait(p, i, snap, deadline);
-	if (model_asleep(model_sleeper[model_slot(i)]))
-		return;
+	bool woken = model_ec_wait(p, i, snap, deadline) == 0;
+
+	if (model_asleep(model_sleeper[model_slot(i)])) {
+		*waker = TP__PARK_NONE;
+		return false;
+	}
 	/* Woken by a claim (bit already clear) or spuriously (bit still set): clear it anyway. */
 	tp__park_cancel(p, i);
-	/* A worker woke us to share its work: do not share its CPU too (see park.h). */
+	by = tp__fas_u32(&p->parkers[i].waker, 0);
+	*waker = by != 0 ? by - 1 : TP__PARK_NONE;
+	/* A worker woke us to share its work: do not share its CPU too (see park.h), unless the
+	 * user pinned us. */
 	waker_cpu = tp__fas_u32(&p->parkers[i].waker_cpu, 0);
-	(void)waker_cpu;
+	if (waker_cpu != 0 && !p->parkers[i].pinned)
+		move_off_cpu((int)waker_cpu - 1);
+	return woken;
 }
 
 /* transcribed from src/park.c: claim_and_wake (verbatim) */
-static bool claim_and_wake(struct tp__park *p, size_t w, uint64_t bits, bool from_worker)
+static __attribute__((noinline)) size_t claim_and_wake(struct tp__park *p, size_t w, uint64_t bits,
+						      size_t waker)
 {
 	while (bits != 0) {
 		uint64_t bit = bits & -bits;
@@ -233,43 +303,46 @@ static bool claim_and_wake(struct tp__park *p, size_t w, uint64_t bits, bool fro
 			 * CPU is read only when waking: on every publication it cost more than the
 			 * rest of the publication. */
 			tp__store_rlx_u32(&p->parkers[i].waker_cpu,
-					  from_worker ? (uint32_t)sched_getcpu() + 1 : 0);
+					  waker != TP__PARK_NONE ? (uint32_t)sched_getcpu() + 1 : 0);
+			tp__store_rlx_u32(&p->parkers[i].waker,
+					  waker != TP__PARK_NONE ? (uint32_t)waker + 1 : 0);
 
 			/* The increment is a full barrier; ck_ec makes the futex call only when
 			 * the worker sleeps (its counter's waiter flag is set). */
 			ck_ec32_inc(&p->parkers[i].ec, p->mode);
-			return true;
+			return i;
 		}
 		/* bits now holds the fresh value: retry with another sleeper, or give up. */
 	}
-	return false;
+	return TP__PARK_NONE;
 }
 
 /* transcribed from src/park.c: wake_one (verbatim) */
-static bool wake_one(struct tp__park *p, bool from_worker)
+static size_t wake_one(struct tp__park *p, size_t waker)
 {
 	for (size_t w = 0; w < p->nwords; w++) {
 		uint64_t bits = tp__load_sc_u64(&p->idle[w]);
+		size_t i;
 
-		if (bits != 0 && claim_and_wake(p, w, bits, from_worker))
-			return true;
+		if (bits != 0 && (i = claim_and_wake(p, w, bits, waker)) != TP__PARK_NONE)
+			return i;
 	}
-	return false;
+	return TP__PARK_NONE;
 }
 
 /* transcribed from src/park.c: tp__park_wake_one (verbatim) */
-bool tp__park_wake_one(struct tp__park *p)
+size_t tp__park_wake_one(struct tp__park *p, size_t waker)
 {
 	/* (the caller's publication of work) before (loads of the bits), store-load: pairs with the
 	 * fence in tp__park_prepare(). */
 	tp__fence_sc();
-	return wake_one(p, true);
+	return wake_one(p, waker);
 }
 
 /* transcribed from src/park.c: tp__park_wake_one_after_barrier (verbatim) */
-bool tp__park_wake_one_after_barrier(struct tp__park *p)
+size_t tp__park_wake_one_after_barrier(struct tp__park *p)
 {
-	return wake_one(p, false);
+	return wake_one(p, TP__PARK_NONE);
 }
 
 /* transcribed from src/park.c: tp__park_wake_all (verbatim) */
@@ -302,7 +375,7 @@ static inline void old_worker_publish(struct tp__worker *w)
 	if (tp__load_rlx_u32(&q->split_request))
 		tp__store_rlx_u32(&q->split_request, 0);
 	if (old_park_any_idle_hint(&w->pool->park))
-		(void)tp__park_wake_one(&w->pool->park);
+		(void)tp__park_wake_one(&w->pool->park, w->index);
 }
 
 /* transcribed from src/worker.c: tp__worker_publish (changed: the mutant old-publish runs the
@@ -319,7 +392,7 @@ void tp__worker_publish(struct tp__worker *w)
 	 * sleep sees the items in its re-check, or we see its bit and wake it. Without the fence
 	 * both can miss (the store still in our store buffer while we read a clear bitmap), and a
 	 * published item then waits while a worker sleeps. */
-	(void)tp__park_wake_one(&w->pool->park);
+	(void)tp__park_wake_one(&w->pool->park, w->index);
 }
 
 /* transcribed from src/worker.c: work_visible (verbatim) */
@@ -378,6 +451,54 @@ static bool model_quiescent(tp_pool *pool)
 }
 #define quiescent(pool) model_quiescent(pool)
 
+/* transcribed from src/submit.c: count_forks (verbatim) */
+static inline void count_forks(struct tp__worker *w, uint64_t n)
+{
+	tp__store_rel_u64(&w->spawned, tp__load_rlx_u64(&w->spawned) + n);
+}
+
+/* transcribed from src/submit.c: enqueue_one (changed: only a fork's count, push and publish;
+ * the record is a model item, its drop function and group play no part) */
+static void fork_task(struct tp__worker *w, void *item)
+{
+	model_alive++;
+	count_forks(w, 1);
+	RL_ASSERT(tp__deque_push(&w->deque, item) == 0);
+	tp__worker_publish(w);
+}
+
+/* transcribed from src/worker.c: run_record_as (changed: only the retirement count at its end) */
+static void retire(struct tp__worker *w)
+{
+	RL_ASSERT(model_alive > 0);
+	model_alive--;
+	tp__store_sc_u64(&w->finished, tp__load_rlx_u64(&w->finished) + 1);
+}
+
+/* transcribed from src/worker.c: tp__pool_quiescent (verbatim) */
+bool tp__pool_quiescent(tp_pool *pool)
+{
+	return quiescent(pool);
+}
+
+/* transcribed from src/idle.c: tp__pool_idle_wake (verbatim) */
+void tp__pool_idle_wake(tp_pool *pool)
+{
+	/* seq_cst RMW: a waiter that read the old value sleeps on it and is woken, or reads the
+	 * new one. */
+	(void)tp__faa_u32(&pool->idle_seq, 1);
+	tp__futex_wake_all(&pool->idle_seq);
+}
+
+/* park() wakes the waiters through this; the mutant idle-wake-left-out (model-idle) runs park()
+ * as it was before tp_pool_wait_idle, without it. */
+static inline void model_idle_wake(tp_pool *pool)
+{
+	if (!tp_model_mutated("idle-wake-left-out"))
+		tp__pool_idle_wake(pool);
+}
+#define tp__pool_idle_wake(pool) model_idle_wake(pool)
+
 /* transcribed from src/worker.c: deadline_in (verbatim) */
 static const struct timespec *deadline_in(long ns, struct timespec *out)
 {
@@ -396,6 +517,8 @@ static bool park(struct tp__worker *w)
 	tp_pool *pool = w->pool;
 	const struct timespec *deadline = NULL;
 	struct timespec until;
+	size_t waker;
+	uint64_t t0;
 	uint32_t snap;
 
 	if (tp__load_acq_u32(&pool->stop))
@@ -405,6 +528,11 @@ static bool park(struct tp__worker *w)
 		tp__park_cancel(&pool->park, w->index);
 		return false;
 	}
+	/* _sc, after the fence of tp__park_prepare(): pairs with the waiter's registration and
+	 * fence in tp_pool_wait_idle() (idle.c). Either the waiter's own check sees our finished
+	 * count, or we see the waiter and check for it. */
+	if (tp__load_sc_u32(&pool->idle_waiters) != 0 && quiescent(pool))
+		tp__pool_idle_wake(pool);
 	/* acquire: pairs with the release store of the mode after the gate closed. */
 	if (tp__load_acq_u32(&pool->mode) != TP__MODE_RUN) {
 		if (quiescent(pool)) {
@@ -419,7 +547,14 @@ static bool park(struct tp__worker *w)
 		if (tp__load_sc_u64(&pool->handed) != 0)
 			deadline = deadline_in(HANDED_RECHECK_NS, &until);
 	}
-	tp__park_sleep(&pool->park, w->index, snap, deadline);
+	TP__COUNT(w, parks);
+	t0 = TP__TRACE_BEGIN(pool);
+	if (tp__park_sleep(&pool->park, w->index, snap, deadline, &waker)) {
+		TP__COUNT(w, wakeups);
+		if (waker != TP__PARK_NONE)
+			TP__TRACE_FLOW(w, TP__EV_WAKE, waker);
+	}
+	TP__TRACE_SPAN(w, TP__EV_PARK, NULL, t0);
 	/* acquire: pairs with the release store of stop by the worker that found quiescence. */
 	return tp__load_acq_u32(&pool->stop) != 0;
 }
@@ -436,6 +571,8 @@ static inline void model_pool_init(struct tp_pool *pool, struct tp__worker *work
 	tp__store_rlx_u32(&pool->mode, TP__MODE_RUN);
 	tp__store_rlx_u32(&pool->stop, 0);
 	tp__store_rlx_u64(&pool->handed, 0);
+	tp__store_rlx_u32(&pool->idle_seq, 0);
+	tp__store_rlx_u32(&pool->idle_waiters, 0);
 	pool->n = n;
 	pool->workers = workers;
 	model_alive = 0;
@@ -449,6 +586,8 @@ static inline void model_pool_init(struct tp_pool *pool, struct tp__worker *work
 
 		pool->park.parkers.slot[i].ec.counter.store(0, rl::mo_relaxed, $);
 		tp__store_rlx_u32(&pool->park.parkers.slot[i].waker_cpu, 0);
+		tp__store_rlx_u32(&pool->park.parkers.slot[i].waker, 0);
+		pool->park.parkers.slot[i].pinned = false;
 		RL_ASSERT(tp__deque_init(&w->deque, 2) == 0);
 		tp__store_rlx_u64(&w->spawned, 0);
 		tp__store_rlx_u64(&w->finished, 0);
