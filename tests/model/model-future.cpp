@@ -98,6 +98,7 @@ struct tp_pool {
 	struct tp__inject inject;
 	TP__SHARED(uint32_t) mode;
 	TP__SHARED(uint64_t) handed;
+	TP__SHARED(uint64_t) cancels, claims; /* tp_pool_stats()'s counts, not checked here */
 	int failures; /* detached tasks' failures reported (tp__pool_task_failed) */
 };
 
@@ -327,6 +328,8 @@ bool tp__future_cancel(struct tp_future *f, bool drop)
 
 		/* seq_cst CAS: against tp__future_start's CAS, exactly one of the two wins. */
 		if (tp__cas_value_u32(&f->word, &v, n)) {
+			/* Pending, so not retired: the pool is alive. Counted for tp_pool_stats(). */
+			(void)tp__faa_u64(&f->home->pool->cancels, 1);
 			/* The task will never run: its argument is ours to drop, once. */
 			if (drop && f->drop != NULL)
 				f->drop(f->arg);
@@ -427,8 +430,11 @@ int tp_future_wait_nohelp(tp_future *f, const struct timespec *deadline)
 		return tp__future_block(f, deadline);
 	}
 	/* Not started: run it here. Its queue entry is retired later (tp__future_leave_queue). */
-	if (tp__future_start(f))
+	if (tp__future_start(f)) {
+		/* Not retired: the pool is alive. Counted for tp_pool_stats(). */
+		(void)tp__faa_u64(&f->home->pool->claims, 1);
 		return tp__future_run(f, false);
+	}
 	return tp__future_block(f, deadline);
 }
 
@@ -456,8 +462,10 @@ void tp_future_release(tp_future *f)
 }
 
 /* transcribed from src/worker.c: retire_unstarted (verbatim) */
-static bool retire_unstarted(tp_pool *pool, struct tp_future *f)
+static bool retire_unstarted(struct tp__worker *w, struct tp_future *f)
 {
+	tp_pool *pool = w->pool;
+	uint32_t v;
 	uint64_t out;
 
 	/* Counted before the hand-over can happen, so that a worker parking during a shutdown
@@ -467,8 +475,13 @@ static bool retire_unstarted(tp_pool *pool, struct tp_future *f)
 		return false;
 	/* Not handed over after all (our count comes back off), or handed over earlier and now
 	 * back, its claimer having queued it again (that hand-over's count comes off too). */
-	out = (tp__load_rlx_u32(&f->word) & TP__DEQUEUED) ? 2 : 1;
+	v = tp__load_rlx_u32(&f->word);
+	out = (v & TP__DEQUEUED) ? 2 : 1;
 	(void)tp__faa_u64(&pool->handed, (uint64_t)0 - out);
+	if ((v & TP__ST_MASK) == TP_FUTURE_CANCELLED)
+		TP__COUNT(w, cancelled);
+	else
+		TP__COUNT(w, reclaimed);
 	tp__future_unref(f, 1);
 	return true;
 }
@@ -494,9 +507,7 @@ static inline __attribute__((always_inline)) void run_record_as(struct tp__worke
 		if (traced)
 			tp__trace_record(w, TP__EV_TASK, fn, t0, 0);
 		TP__LOG_DEBUG(pool, "worker %zu: task %p finished: %d", w->index, (void *)f, code);
-	} else if (retire_unstarted(pool, f)) {
-		TP__COUNT(w, unstarted);
-	} else {
+	} else if (!retire_unstarted(w, f)) {
 		return; /* not retired: not counted yet */
 	}
 	/* (everything the task did, its forks' spawned counts included) before (this count),
@@ -570,6 +581,8 @@ template <class Derived, unsigned Threads> struct future_suite : rl::test_suite<
 		pool.inject.queued.store(NULL, rl::mo_relaxed, $);
 		tp__store_rlx_u32(&pool.mode, TP__MODE_RUN);
 		tp__store_rlx_u64(&pool.handed, 0);
+		tp__store_rlx_u64(&pool.cancels, 0);
+		tp__store_rlx_u64(&pool.claims, 0);
 		pool.failures = 0;
 		home.pool = &pool;
 		tp__store_rlx_u64(&worker.finished, 0);

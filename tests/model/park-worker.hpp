@@ -530,9 +530,14 @@ static bool park(struct tp__worker *w)
 	}
 	/* _sc, after the fence of tp__park_prepare(): pairs with the waiter's registration and
 	 * fence in tp_pool_wait_idle() (idle.c). Either the waiter's own check sees our finished
-	 * count, or we see the waiter and check for it. */
-	if (tp__load_sc_u32(&pool->idle_waiters) != 0 && quiescent(pool))
-		tp__pool_idle_wake(pool);
+	 * count, or we see the waiter and check for it. A record handed to its claimer comes back
+	 * without a wake-up (below): while one is out, a waiter needs us to look again soon. */
+	if (tp__load_sc_u32(&pool->idle_waiters) != 0) {
+		if (quiescent(pool))
+			tp__pool_idle_wake(pool);
+		else if (tp__load_sc_u64(&pool->handed) != 0)
+			deadline = deadline_in(HANDED_RECHECK_NS, &until);
+	}
 	/* acquire: pairs with the release store of the mode after the gate closed. */
 	if (tp__load_acq_u32(&pool->mode) != TP__MODE_RUN) {
 		if (quiescent(pool)) {
