@@ -48,6 +48,7 @@ static void usage(FILE *out)
 		"                         TP_LOG_LEVEL when that is set)\n"
 		"  -T, --trace FILE       record what the workers do into FILE (Chrome Trace Event\n"
 		"                         JSON: open it in Perfetto, or draw it with tp-trace)\n"
+		"  -s, --stats            print the pool's counters per worker at the end\n"
 		"  -h, --help             show this help and exit\n"
 		"\n"
 		"Exit status: 0 on success, 1 on a runtime failure, 2 for bad options.\n");
@@ -115,6 +116,36 @@ static double elapsed_ms(const struct timespec *start)
 	       (double)(now.tv_nsec - start->tv_nsec) / 1e6;
 }
 
+/* The pool's counters, one line per worker and the total (tp_pool_stats). */
+static void print_stats(const tp_pool *pool)
+{
+	size_t n = tp_pool_size(pool);
+	tp_worker_stats *per = calloc(n, sizeof(*per));
+	tp_stats st = { .per_worker = per, .per_worker_len = n };
+
+	if (per == NULL || tp_pool_stats(pool, &st) != 0) {
+		free(per);
+		return;
+	}
+	printf("%-10s %8s %8s %8s %8s %8s %8s %8s\n", "worker", "tasks", "forks", "injected",
+	       "steals", "failed", "parks", "wake-ups");
+	for (size_t i = 0; i <= st.per_worker_len; i++) {
+		const tp_worker_stats *s = i < st.per_worker_len ? &per[i] : &st.total;
+		char name[32];
+
+		if (i < st.per_worker_len)
+			snprintf(name, sizeof(name), "%s-%zu", tp_pool_name(pool), i);
+		else
+			snprintf(name, sizeof(name), "total");
+		printf("%-10s %8llu %8llu %8llu %8llu %8llu %8llu %8llu\n", name,
+		       (unsigned long long)s->tasks, (unsigned long long)s->forks,
+		       (unsigned long long)s->injected, (unsigned long long)s->steals,
+		       (unsigned long long)s->steal_fails, (unsigned long long)s->parks,
+		       (unsigned long long)s->wakeups);
+	}
+	free(per);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -123,12 +154,14 @@ int main(int argc, char **argv)
 		{ "work-ms", required_argument, NULL, 'w' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "trace", required_argument, NULL, 'T' },
+		{ "stats", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long threads = 0, items = 10, work_ms = 100;
 	tp_log_level level = TP_LOG_INFO;
 	const char *trace = NULL;
+	bool stats = false;
 	tp_pool_options pool_options;
 	bool level_given = false;
 	struct item_job *jobs = NULL;
@@ -139,7 +172,7 @@ int main(int argc, char **argv)
 	int failures = 0;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "t:n:w:l:T:h", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "t:n:w:l:T:sh", options, NULL)) != -1) {
 		switch (opt) {
 		case 't':
 			if (parse_count(optarg, TP_POOL_MAX_THREADS, &threads))
@@ -163,6 +196,9 @@ int main(int argc, char **argv)
 			break;
 		case 'T':
 			trace = optarg;
+			break;
+		case 's':
+			stats = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -258,6 +294,8 @@ int main(int argc, char **argv)
 		printf("]\n");
 	}
 
+	if (stats)
+		print_stats(pool);
 	tp_pool_destroy(pool);
 	free(jobs);
 	free(futures);
