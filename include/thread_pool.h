@@ -260,7 +260,8 @@ typedef struct tp_worker_stats {
 /* A pool's counters: see tp_pool_stats(). */
 typedef struct tp_stats {
 	size_t workers;		     /* the pool's number of workers */
-	uint64_t queued;	     /* tasks accepted, neither started nor cancelled, now */
+	uint64_t queued;	     /* tasks accepted and not started now (a cancelled one counts
+				      * until a worker takes it off its queue) */
 	uint64_t running;	     /* tasks running on the workers now (those that
 				      * tp_future_wait_nohelp() runs elsewhere are in neither) */
 	tp_worker_stats total;	     /* the sum over every worker */

@@ -143,8 +143,6 @@ bool tp__future_cancel(struct tp_future *f, bool drop)
 
 		/* seq_cst CAS: against tp__future_start's CAS, exactly one of the two wins. */
 		if (tp__cas_value_u32(&f->word, &v, n)) {
-			/* Pending, so not retired: the pool is alive. Counted for tp_pool_stats(). */
-			(void)tp__faa_u64(&f->home->pool->cancels, 1);
 			/* The task will never run: its argument is ours to drop, once. */
 			if (drop && f->drop != NULL)
 				f->drop(f->arg);

@@ -95,9 +95,10 @@ struct tp_pool {
 	/* Records whose retirement a worker left to their claimer (future.h, DEQUEUED): while
 	 * some are out, a worker parked during a shutdown re-checks now and then. Rarely written. */
 	uint64_t handed;
-	/* For tp_pool_stats() only: records cancelled while pending, and claimed by
-	 * tp_future_wait_nohelp() (faa; cold paths). */
-	uint64_t cancels, claims;
+	/* For tp_pool_stats() only: records claimed by tp_future_wait_nohelp() (faa, while the
+	 * claimed record is not retired: the pool is alive). A cancel has no such count: once it
+	 * is published, a worker may retire the record and the pool may go. */
+	uint64_t claims;
 	tp_pool *fork_prev, *fork_next; /* the registry of live pools (fork.c), under its lock */
 	uint32_t shut_state;		/* 0 none, 1 in progress, 2 joined; under shut_lock */
 	uint32_t idle_seq;   /* futex word of tp_pool_wait_idle(): moves when the pool went idle */

@@ -44,7 +44,7 @@ static void read_worker(const struct tp__worker *w, tp_worker_stats *s)
 int tp_pool_stats(const tp_pool *pool, tp_stats *out)
 {
 	uint64_t finished = 0, created, started = 0, cancelled = 0, reclaimed = 0;
-	uint64_t alive, on_workers, pending_cancelled, claimed_out;
+	uint64_t alive, on_workers, claimed_out;
 	size_t room;
 
 	if (pool == NULL || out == NULL)
@@ -65,9 +65,9 @@ int tp_pool_stats(const tp_pool *pool, tp_stats *out)
 	 * Alive records, as the quiescence check counts them (finished first: never negative).
 	 * finished counts the retired ones: those a worker ran, once they returned, and those it
 	 * retired unstarted (cancelled, or run by tp_future_wait_nohelp()). Of the alive ones,
-	 * some run on a worker (started, not yet retired), some were cancelled and wait for a
-	 * worker to take them off a queue, some were claimed by tp_future_wait_nohelp() (running
-	 * on its thread, or done and not yet retired); the rest are queued. Each count is read
+	 * some run on a worker (started, not yet retired), some were claimed by
+	 * tp_future_wait_nohelp() (running on its thread, or done and not yet retired); the rest
+	 * are queued, cancelled ones included until a worker takes them off. Each count is read
 	 * once, so a record that moves during the call may be counted in two places or none.
 	 */
 	for (size_t i = 0; i < pool->n; i++) {
@@ -84,9 +84,8 @@ int tp_pool_stats(const tp_pool *pool, tp_stats *out)
 	}
 	alive = created - finished;
 	on_workers = sub(started, finished - cancelled - reclaimed);
-	pending_cancelled = sub(tp__load_rlx_u64(&pool->cancels), cancelled);
 	claimed_out = sub(tp__load_rlx_u64(&pool->claims), reclaimed);
 	out->running = on_workers;
-	out->queued = sub(alive, on_workers + pending_cancelled + claimed_out);
+	out->queued = sub(alive, on_workers + claimed_out);
 	return 0;
 }

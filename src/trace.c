@@ -312,7 +312,11 @@ static struct tp__trace *take_trace(tp_pool *pool, struct tp__trace_lane **lanes
 			lane_free(lane);
 			continue;
 		}
-		(*lanes)[i] = *lane;
+		/* Field by field: `busy` stays, and workers may still flip it (seeing no trace). */
+		(*lanes)[i].head = lane->head;
+		(*lanes)[i].tail = lane->tail;
+		(*lanes)[i].events = lane->events;
+		(*lanes)[i].dropped = lane->dropped;
 		lane->head = lane->tail = NULL;
 		lane->events = lane->dropped = 0;
 	}

@@ -98,7 +98,7 @@ struct tp_pool {
 	struct tp__inject inject;
 	TP__SHARED(uint32_t) mode;
 	TP__SHARED(uint64_t) handed;
-	TP__SHARED(uint64_t) cancels, claims; /* tp_pool_stats()'s counts, not checked here */
+	TP__SHARED(uint64_t) claims; /* tp_pool_stats()'s count, not checked here */
 	int failures; /* detached tasks' failures reported (tp__pool_task_failed) */
 };
 
@@ -328,8 +328,6 @@ bool tp__future_cancel(struct tp_future *f, bool drop)
 
 		/* seq_cst CAS: against tp__future_start's CAS, exactly one of the two wins. */
 		if (tp__cas_value_u32(&f->word, &v, n)) {
-			/* Pending, so not retired: the pool is alive. Counted for tp_pool_stats(). */
-			(void)tp__faa_u64(&f->home->pool->cancels, 1);
 			/* The task will never run: its argument is ours to drop, once. */
 			if (drop && f->drop != NULL)
 				f->drop(f->arg);
@@ -581,7 +579,6 @@ template <class Derived, unsigned Threads> struct future_suite : rl::test_suite<
 		pool.inject.queued.store(NULL, rl::mo_relaxed, $);
 		tp__store_rlx_u32(&pool.mode, TP__MODE_RUN);
 		tp__store_rlx_u64(&pool.handed, 0);
-		tp__store_rlx_u64(&pool.cancels, 0);
 		tp__store_rlx_u64(&pool.claims, 0);
 		pool.failures = 0;
 		home.pool = &pool;
