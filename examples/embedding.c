@@ -205,7 +205,8 @@ int main(int argc, char **argv)
 	rc = tp_parallel_try_for(pool, 0, sizeof(values) / sizeof(values[0]), 1024, find_chunk,
 				 &search);
 	if (rc != 1 || atomic_load(&search.found_at) != 123457) {
-		fprintf(stderr, "phase 2: rc %d, found at %zu\n", rc, atomic_load(&search.found_at));
+		fprintf(stderr, "phase 2: rc %d, found at %zu\n", rc,
+			atomic_load(&search.found_at));
 		errors++;
 	}
 

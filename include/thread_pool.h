@@ -247,7 +247,7 @@ TP_API int tp_pool_wait_idle(tp_pool *pool, const struct timespec *deadline);
 
 /* Counters of one worker, since the pool was created. */
 typedef struct tp_worker_stats {
-	uint64_t tasks;	      /* tasks it ran (tp_enqueue, tp_submit, batches, groups; counted at start) */
+	uint64_t tasks;	      /* tasks it started (tp_enqueue, tp_submit, batches, groups) */
 	uint64_t forks;	      /* tasks its tasks submitted to this pool (not tp_spawn frames) */
 	uint64_t steals;      /* tasks or frames it took from other workers' deques */
 	uint64_t steal_fails; /* steal attempts that found nothing or lost a race */

@@ -63,7 +63,8 @@ struct tp_future {
 	/* Where the record returns when its last reference drops. It outlives the pool and names
 	 * it: home->pool is the record's pool, dereferenced only while the record is not retired. */
 	struct tp__home *home;
-	tp_group *group; /* its group (owner of the group only), TP__DETACHED (tp_submit), or NULL */
+	/* Its group (owner of the group only), TP__DETACHED (tp_submit), or NULL. */
+	tp_group *group;
 	struct tp_future *group_next;
 	union {
 		struct cds_wfcq_node node;   /* injection queue link, while queued */

@@ -185,8 +185,8 @@ static int plan_placement(const tp_pool_options *opts, size_t n, int **plan)
 	*plan = malloc(n * sizeof(**plan));
 	if (*plan == NULL)
 		return ENOMEM;
-	err = tp__placement_plan(opts->placement, opts->cpus, opts->ncpus, &allowed,
-				 TP__SYSFS_CPU, n, *plan);
+	err = tp__placement_plan(opts->placement, opts->cpus, opts->ncpus, &allowed, TP__SYSFS_CPU,
+				 n, *plan);
 	if (err != 0) {
 		free(*plan);
 		*plan = NULL;

@@ -101,8 +101,8 @@ struct tp_pool {
 	uint64_t claims;
 	tp_pool *fork_prev, *fork_next; /* the registry of live pools (fork.c), under its lock */
 	uint32_t shut_state;		/* 0 none, 1 in progress, 2 joined; under shut_lock */
-	uint32_t idle_seq;   /* futex word of tp_pool_wait_idle(): moves when the pool went idle */
-	uint32_t starting;   /* workers yet to return from on_thread_start (futex word) */
+	uint32_t idle_seq; /* futex word of tp_pool_wait_idle(): moves when the pool went idle */
+	uint32_t starting; /* workers yet to return from on_thread_start (futex word) */
 	struct tp__trace *trace_owned; /* the running trace, under trace_lock (trace.c) */
 	/* Read-mostly from here. */
 	alignas(TP__CACHE_LINE) uint32_t mode; /* enum tp__mode */
@@ -117,7 +117,7 @@ struct tp_pool {
 	struct tp__park park;
 	pthread_mutex_t shut_lock;  /* serialises shutdown calls (cold path only) */
 	pthread_mutex_t trace_lock; /* serialises starting and stopping traces (cold path only) */
-	char *name;		   /* tp_pool_options.name, copied */
+	char *name;		    /* tp_pool_options.name, copied */
 	tp_thread_hook_fn on_thread_start, on_thread_stop;
 	void *hook_user;
 	tp_error_fn on_error;

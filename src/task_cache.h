@@ -36,9 +36,10 @@ struct tp__cache {
 };
 
 struct tp__home {
-	alignas(TP__CACHE_LINE) void *returned;	    /* shared: Treiber stack, or DEAD */
-	void *chunks;				    /* malloc'd chunks of records (CAS push) */
-	tp_pool *pool; /* its pool: set before any record exists, dangling once the pool is freed */
+	alignas(TP__CACHE_LINE) void *returned; /* shared: Treiber stack, or DEAD */
+	void *chunks;				/* malloc'd chunks of records (CAS push) */
+	/* Its pool: set before any record exists, dangling once the pool is freed. */
+	tp_pool *pool;
 	alignas(TP__CACHE_LINE) uint64_t allocated; /* records ever allocated (faa) */
 	int64_t orphans;			    /* see the header comment (faa) */
 };

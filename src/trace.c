@@ -188,8 +188,9 @@ static uint64_t since(uint64_t t, uint64_t start)
 static void put_event(FILE *out, struct names *nm, const struct tp__trace_event *ev, size_t tid,
 		      uint64_t start, uint64_t *flow_id)
 {
-	static const char *const span_cat[] = { [TP__EV_TASK] = "task", [TP__EV_FRAME] = "frame",
-						[TP__EV_PARK] = "park" };
+	static const char *const span_cat[] = {
+		[TP__EV_TASK] = "task", [TP__EV_FRAME] = "frame", [TP__EV_PARK] = "park"
+	};
 
 	switch (ev->kind) {
 	case TP__EV_TASK:
@@ -210,8 +211,8 @@ static void put_event(FILE *out, struct names *nm, const struct tp__trace_event 
 		size_t to = tid;
 		uint64_t id = ++*flow_id;
 
-		fprintf(out, ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"s\",\"id\":%" PRIu64, what,
-			what, id);
+		fprintf(out, ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"s\",\"id\":%" PRIu64,
+			what, what, id);
 		put_time(out, "ts", since(ev->t0, start));
 		fprintf(out, ",\"pid\":1,\"tid\":%zu}", from);
 		fprintf(out,
@@ -256,8 +257,9 @@ static int write_file(const tp_pool *pool, const struct tp__trace *t, struct tp_
 		char thread[64];
 
 		snprintf(thread, sizeof(thread), "%s-%zu", pool->name, i);
-		fprintf(out, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%zu,"
-			     "\"args\":{\"name\":",
+		fprintf(out,
+			",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%zu,"
+			"\"args\":{\"name\":",
 			i);
 		put_string(out, thread);
 		fputs("}}", out);

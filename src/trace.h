@@ -81,8 +81,8 @@ static inline uint64_t tp__trace_now(void)
 #define TP__TRACE_BEGIN(pool) (TP__TRACING(&(pool)->trace) ? tp__trace_now() : 0)
 
 /* Appends one event to w's lane if a trace still runs (t1 is taken here for spans). */
-void tp__trace_record(struct tp__worker *w, enum tp__trace_kind kind, const void *fn,
-		      uint64_t t0, uint32_t peer);
+void tp__trace_record(struct tp__worker *w, enum tp__trace_kind kind, const void *fn, uint64_t t0,
+		      uint32_t peer);
 
 /* Ends a span begun with TP__TRACE_BEGIN (nothing if it began untraced). */
 #define TP__TRACE_SPAN(w, kind, fn, t0)                                                            \

@@ -134,7 +134,7 @@ void tp__worker_publish(struct tp__worker *w)
 /* One attempt to find an item: own deque, up to inject_max records of the injection queue, then
  * steal. NULL if none. Inlined into each loop that calls it: it is the hot path of each. */
 static inline __attribute__((always_inline)) void *find_work(struct tp__worker *w,
-							      size_t inject_max)
+							     size_t inject_max)
 {
 	void *item = tp__deque_take(&w->deque);
 

@@ -229,7 +229,8 @@ int main(int argc, char **argv)
 		int rc = tp_pool_trace_start(pool, trace);
 
 		if (rc != 0) {
-			fprintf(stderr, PROGRAM ": cannot trace into %s: %s\n", trace, strerror(rc));
+			fprintf(stderr, PROGRAM ": cannot trace into %s: %s\n", trace,
+				strerror(rc));
 			tp_pool_destroy(pool);
 			return 1;
 		}

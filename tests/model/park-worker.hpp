@@ -290,7 +290,7 @@ bool tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct ti
 
 /* transcribed from src/park.c: claim_and_wake (verbatim) */
 static __attribute__((noinline)) size_t claim_and_wake(struct tp__park *p, size_t w, uint64_t bits,
-						      size_t waker)
+						       size_t waker)
 {
 	while (bits != 0) {
 		uint64_t bit = bits & -bits;
@@ -298,14 +298,14 @@ static __attribute__((noinline)) size_t claim_and_wake(struct tp__park *p, size_
 		/* seq_cst CAS: two producers never claim the same sleeper. */
 		if (tp__cas_value_u64(&p->idle[w], &bits, bits & ~bit)) {
 			size_t i = w * 64 + (size_t)__builtin_ctzll(bit);
+			bool worker = waker != TP__PARK_NONE;
 
-			/* Before the increment (a full barrier) that lets the sleeper read it. The
+			/* Before the increment (a full barrier) that lets the sleeper read them. The
 			 * CPU is read only when waking: on every publication it cost more than the
 			 * rest of the publication. */
 			tp__store_rlx_u32(&p->parkers[i].waker_cpu,
-					  waker != TP__PARK_NONE ? (uint32_t)sched_getcpu() + 1 : 0);
-			tp__store_rlx_u32(&p->parkers[i].waker,
-					  waker != TP__PARK_NONE ? (uint32_t)waker + 1 : 0);
+					  worker ? (uint32_t)sched_getcpu() + 1 : 0);
+			tp__store_rlx_u32(&p->parkers[i].waker, worker ? (uint32_t)waker + 1 : 0);
 
 			/* The increment is a full barrier; ck_ec makes the futex call only when
 			 * the worker sleeps (its counter's waiter flag is set). */
