@@ -1453,10 +1453,15 @@ static void nop_reduce(size_t b, size_t e, void *acc, void *p)
 	nop_for(b, e, p);
 }
 
+static int nop_try_for(size_t b, size_t e, void *p)
+{
+	nop_for(b, e, p);
+	return 0;
+}
+
 static void op_bad_args(struct ctx *c, unsigned arg)
 {
 	static const struct acc identity = { 0 };
-	unsigned char big[TP_REDUCE_MAX_SIZE + 1] = { 0 };
 	void *args[2] = { NULL, NULL };
 	tp_future *out[2];
 	struct acc res;
@@ -1529,9 +1534,25 @@ static void op_bad_args(struct ctx *c, unsigned arg)
 		expect(tp_parallel_reduce(g.pool, 0, 4, 1, &res, &identity, 0, nop_reduce,
 					  acc_combine, NULL) == EINVAL,
 		       "tp_parallel_reduce(acc_size 0)");
-		expect(tp_parallel_reduce(g.pool, 0, 4, 1, big, big, sizeof(big), nop_reduce,
-					  acc_combine, NULL) == EINVAL,
-		       "tp_parallel_reduce(acc_size TP_REDUCE_MAX_SIZE + 1)");
+		expect(tp_parallel_try_for(NULL, 0, 1, 0, nop_try_for, NULL) == EINVAL,
+		       "tp_parallel_try_for(NULL pool)");
+		expect(tp_parallel_try_for(g.pool, 0, 1, 0, NULL, NULL) == EINVAL,
+		       "tp_parallel_try_for(NULL body)");
+		expect(tp_parallel_try_for(g.pool, 2, 1, 0, nop_try_for, NULL) == EINVAL,
+		       "tp_parallel_try_for(begin > end)");
+		expect(tp_submit(NULL, nop_task, NULL) == EINVAL, "tp_submit(NULL pool)");
+		expect(tp_submit_ex(g.pool, NULL, NULL, NULL) == EINVAL, "tp_submit_ex(NULL fn)");
+		errno = 0;
+		expect(tp_enqueue_ex(g.pool, NULL, NULL, NULL) == NULL && errno == EINVAL,
+		       "tp_enqueue_ex(NULL fn)");
+		expect(tp_group_spawn_ex(NULL, nop_task, NULL, NULL) == EINVAL,
+		       "tp_group_spawn_ex(NULL group)");
+		expect(tp_pool_wait_idle(NULL, NULL) == EINVAL, "tp_pool_wait_idle(NULL)");
+		expect(tp_pool_stats(NULL, NULL) == EINVAL, "tp_pool_stats(NULL)");
+		expect(tp_pool_trace_start(NULL, "x") == EINVAL, "tp_pool_trace_start(NULL)");
+		expect(tp_pool_trace_start(g.pool, NULL) == EINVAL,
+		       "tp_pool_trace_start(NULL path)");
+		expect(tp_pool_trace_stop(NULL) == EINVAL, "tp_pool_trace_stop(NULL)");
 		expect(tp_parallel_reduce(g.pool, 0, 4, 1, NULL, &identity, sizeof(res), nop_reduce,
 					  acc_combine, NULL) == EINVAL,
 		       "tp_parallel_reduce(NULL result)");
