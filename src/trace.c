@@ -306,7 +306,8 @@ static struct tp__trace *take_trace(tp_pool *pool, struct tp__trace_lane **lanes
 	for (size_t i = 0; i < pool->n; i++)
 		while (tp__load_sc_u32(&pool->workers[i].lane.busy) != 0)
 			sched_yield();
-	*lanes = calloc(pool->n, sizeof(**lanes));
+	/* A pool has at least one worker. */
+	*lanes = calloc(pool->n > 0 ? pool->n : 1, sizeof(**lanes));
 	for (size_t i = 0; i < pool->n; i++) {
 		struct tp__trace_lane *lane = &pool->workers[i].lane;
 
