@@ -79,6 +79,9 @@ static void free_pool(tp_pool *pool)
 /* Stops and joins the workers started so far, after a failed start. */
 static void abort_start(tp_pool *pool)
 {
+	/* Closed first: what the workers' stop hooks submit is refused (ESHUTDOWN), as from any
+	 * thread once a pool is shutting down. */
+	(void)tp__fetch_or_u64(&pool->gate, TP__GATE_CLOSED);
 	tp__store_rel_u32(&pool->stop, 1);
 	tp__park_wake_all(&pool->park);
 	for (size_t i = 0; i < pool->n; i++)

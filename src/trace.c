@@ -243,9 +243,10 @@ static int write_file(const tp_pool *pool, const struct tp__trace *t, struct tp_
 	nm.cap = 2 * (size_t)events + 16;
 	nm.keys = calloc(nm.cap, sizeof(nm.keys[0]));
 	nm.vals = calloc(nm.cap, sizeof(nm.vals[0]));
-	out = fopen(t->path, "w");
-	if (nm.keys == NULL || nm.vals == NULL || out == NULL) {
-		err = out == NULL ? errno : ENOMEM;
+	/* The file is opened (and an old one truncated) only once nothing else can fail first. */
+	out = nm.keys != NULL && nm.vals != NULL ? fopen(t->path, "w") : NULL;
+	if (out == NULL) {
+		err = nm.keys == NULL || nm.vals == NULL ? ENOMEM : errno;
 		goto done;
 	}
 	fputs("{\"traceEvents\":[\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,"

@@ -32,8 +32,6 @@
  *
  * cmocka is not thread-safe: tasks only count (atomics) what they saw; the test thread asserts.
  * TP_FAULT_VERBOSE=1 prints each plan before it runs (to find the one that crashed).
- * TP_FAULT_KNOWN_BUGS=1 fails the plans that find a known bug of the library (see known_bug());
- * without it they are reported as TAP comments.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -256,22 +254,6 @@ static long plans_run;
 			fail_msg("%s: %s does not hold", plan_name, #cond);                        \
 	} while (0)
 
-/*
- * Known bugs of the library that these plans find: each is reported as a TAP comment; with
- * TP_FAULT_KNOWN_BUGS=1 it also fails its plan, once the plan has cleaned up. Where going on
- * would trip the generic checks, the plan avoids the call that triggers the bug unless
- * TP_FAULT_KNOWN_BUGS=1, and says so.
- */
-static bool known_bugs_fail;
-static long known_bugs_seen; /* atomic: in the current plan */
-
-static void known_bug(const char *what)
-{
-	test_inc(&known_bugs_seen);
-	printf("# known bug (TP_FAULT_KNOWN_BUGS=1 fails on it): %s: %s\n", plan_name, what);
-	fflush(stdout);
-}
-
 #define check_eq(a, b)                                                                             \
 	do {                                                                                       \
 		long a_ = (long)(a), b_ = (long)(b);                                               \
@@ -428,7 +410,6 @@ static void run_one(const struct scenario *s, enum fault_mode mode, long n, bool
 	}
 	test_store(&deque_calls, 0);
 	test_store(&armed_frees, 0);
-	test_store(&known_bugs_seen, 0);
 	ids = test_load(&next_id);
 	memset(runs, 0, (size_t)ids * sizeof(runs[0]));
 	memset(drops, 0, (size_t)ids * sizeof(drops[0]));
@@ -481,9 +462,6 @@ static void run_one(const struct scenario *s, enum fault_mode mode, long n, bool
 	if (test_load(&live) != live0)
 		fail_msg("%s: %ld block(s) allocated and not freed", plan_name,
 			 test_load(&live) - live0);
-	if (known_bugs_fail && test_load(&known_bugs_seen) != 0)
-		fail_msg("%s: %ld known bug(s) seen (above)", plan_name,
-			 test_load(&known_bugs_seen));
 }
 
 /* The counting run, then every plan of `mode` for N = 1..K. */
@@ -1122,10 +1100,9 @@ static void start_hook(void *user, size_t index)
 }
 
 /*
- * on_thread_stop: a thread like any other; its submission to the pool it left is refused.
- * Known bug: when tp_pool_create_ex fails after starting workers, it stops them without closing
- * the pool's gate, so such a submission is accepted, never runs nor is dropped, and the pool's
- * record home leaks (3 blocks). Unless TP_FAULT_KNOWN_BUGS=1, the hook submits nothing then.
+ * on_thread_stop: a thread like any other; its submission to the pool it left is refused, also
+ * when tp_pool_create_ex fails after starting workers and stops them (these plans found that
+ * the gate was left open then: the task was accepted, never ran nor was dropped, and leaked).
  */
 static void stop_hook(void *user, size_t index)
 {
@@ -1142,8 +1119,6 @@ static void stop_hook(void *user, size_t index)
 		test_inc(&hook_bad);
 		return;
 	}
-	if (test_load(&hook_created) == 0 && !known_bugs_fail)
-		return;
 	err = tp_submit_ex(hook_pool, run_id, ID(id), drop_id);
 	if (err == 0) {
 		accept_id(id);
@@ -1208,10 +1183,8 @@ static void create_with(const struct create_cfg *cfg)
 		for (size_t i = 0; i < CREATE_THREADS; i++)
 			check_eq(test_load(&hook_stops[i]), 1);
 	}
-	if (test_load(&hook_stop_accepted) != 0)
-		known_bug("a submission from on_thread_stop was accepted (expected ESHUTDOWN)");
-	if (pool == NULL && started > 0 && !known_bugs_fail)
-		printf("# %s: on_thread_stop submitted nothing (known bug)\n", plan_name);
+	/* A submission from on_thread_stop is refused (ESHUTDOWN). */
+	check_eq(test_load(&hook_stop_accepted), 0);
 	check_eq(test_load(&hook_bad), 0);
 }
 
@@ -1649,60 +1622,23 @@ static long run_detached(tp_pool *pool, long n)
 	return ok;
 }
 
-static long hold_open; /* atomic */
-static long held;      /* atomic: hold_task()s running */
-
-static int hold_task(void *arg)
-{
-	test_inc(&runs[ID_OF(arg)]);
-	test_inc(&held);
-	while (test_load(&hold_open) == 0)
-		test_sleep_us(100);
-	return 0;
-}
-
 /*
  * Stops the trace once the pool is idle (a task's span is recorded after its future completes,
  * before the task counts as finished), the test thread armed around the stop if `armed_stop`;
- * returns what the stop returned.
- * Known bug: the stop copies each lane whole, its `busy` word included, which a worker that
- * begins an event (a park's end, a wake-up) exchanges at the same time: a data race
- * (ThreadSanitizer reports it). So every worker is held in a task during the stop (a running
- * task records nothing), unless TP_FAULT_KNOWN_BUGS=1.
+ * returns what the stop returned. The workers keep running meanwhile: one may begin an event
+ * (a park's end, a wake-up) during the stop (ThreadSanitizer found the stop reading the word
+ * such a worker exchanges, when it copied each lane whole).
  */
 static int stop_trace(tp_pool *pool, bool armed_stop)
 {
-	size_t n = tp_pool_size(pool);
-	tp_future *f[LOAD_THREADS];
-	double end = test_now_ms() + 10000;
 	int err;
 
 	wait_idle_ok(pool);
-	test_store(&hold_open, 0);
-	test_store(&held, 0);
-	assert_true(n <= LOAD_THREADS);
-	if (!known_bugs_fail) {
-		long id0 = id_block((long)n);
-
-		for (size_t i = 0; i < n; i++) {
-			f[i] = tp_enqueue(pool, hold_task, ID(id0 + (long)i));
-			assert_non_null(f[i]);
-			accept_id(id0 + (long)i);
-		}
-		while (test_load(&held) != (long)n && test_now_ms() < end)
-			test_sleep_us(100);
-		check_eq(test_load(&held), n);
-	}
 	if (armed_stop)
 		fault_arm();
 	err = tp_pool_trace_stop(pool);
 	if (armed_stop)
 		fault_disarm();
-	if (!known_bugs_fail) {
-		test_store(&hold_open, 1);
-		wait_release(f, n);
-	}
-	/* Their spans too, which the next trace would record otherwise. */
 	wait_idle_ok(pool);
 	return err;
 }
@@ -1758,8 +1694,8 @@ static void trace_stop(void)
 	err = stop_trace(pool, true);
 	if (err != 0) {
 		note_refusal(err);
-		if (read_trace().exists)
-			known_bug("tp_pool_trace_stop failed and left a file at the path");
+		/* A failed stop writes no file (these plans found it truncating one). */
+		check_eq(read_trace().exists, false);
 	} else {
 		check_trace(tasks, 0);
 	}
@@ -1795,9 +1731,7 @@ static void destroy_traced(void)
 		struct trace_file t = read_trace();
 
 		/* Written whole (names that could not be copied read "?"), or not at all. */
-		if (t.exists && !t.whole)
-			known_bug(
-				"the shutdown failed to write the trace and left a file at the path");
+		check_eq(t.exists && !t.whole, false);
 	}
 	(void)unlink(trace_path);
 	tp_logger_destroy(quiet);
@@ -2383,7 +2317,6 @@ int main(void)
 		cmocka_unit_test(fault_parallel_try_for_outside),
 		cmocka_unit_test(fault_wait_idle_and_stats_allocate_nothing),
 	};
-	const char *known_bugs;
 	pthread_t warm_up;
 	int rc;
 
@@ -2395,8 +2328,6 @@ int main(void)
 	test_sleep_us(10000);
 	threads_base = threads_now();
 	setup_embedding();
-	known_bugs = getenv("TP_FAULT_KNOWN_BUGS");
-	known_bugs_fail = known_bugs != NULL && strcmp(known_bugs, "1") == 0;
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	printf("# %ld plans run\n", plans_run);
 	return rc;
