@@ -210,7 +210,10 @@ int main(int argc, char **argv)
 		errors++;
 	}
 
-	rc = tp_pool_trace_stop(pool);
+	/* Idle first: a task's span is recorded just after its future completes. */
+	rc = tp_pool_wait_idle(pool, NULL);
+	if (rc == 0)
+		rc = tp_pool_trace_stop(pool);
 	if (rc == 0)
 		printf("trace written to %s\n", trace);
 	print_stats(pool);

@@ -277,7 +277,11 @@ int main(int argc, char **argv)
 	}
 	TP_LOG(logger, TP_LOG_INFO, "Processed %lu items in %.1f ms", items, elapsed_ms(&start));
 	if (trace) {
-		int rc = tp_pool_trace_stop(pool);
+		/* Idle first: a task's span is recorded just after its future completes. */
+		int rc = tp_pool_wait_idle(pool, NULL);
+
+		if (rc == 0)
+			rc = tp_pool_trace_stop(pool);
 
 		if (rc != 0) {
 			fprintf(stderr, PROGRAM ": cannot write the trace %s: %s\n", trace,
