@@ -321,6 +321,10 @@ static bool park(struct tp__worker *w)
 			tp__store_rel_u32(&pool->stop, 1);
 			tp__park_cancel(&pool->park, w->index);
 			tp__park_wake_all(&pool->park);
+			/* Whoever waits for idleness too, whatever we read of idle_waiters above:
+			 * a waiter may have registered, and checked too early, since then, and the
+			 * worker that retired the last task may see `stop` and exit unchecked. */
+			tp__pool_idle_wake(pool);
 			return true;
 		}
 		/* _sc, after the fence of tp__park_prepare(): a record handed to its claimer comes

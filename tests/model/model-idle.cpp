@@ -259,6 +259,28 @@ struct two_waiters : idle_suite<two_waiters, 3> {
 	}
 };
 
+/* As last_two_retire, once a shutdown (DRAIN) has begun: the worker that finds the end sets
+ * `stop`, and the other may see it and exit without looking for waiters; the finder may have
+ * read no waiter before its check saw the last count, and the waiter may have checked before
+ * that count (the fuzzer found this sleeping waiter). So the finder wakes the waiters anyway. */
+struct during_shutdown : idle_suite<during_shutdown, 3> {
+	void before()
+	{
+		setup(2, 2, false, 1);
+		(void)tp__fetch_or_u64(&pool.gate, TP__GATE_CLOSED);
+		tp__store_rel_u32(&pool.mode, TP__MODE_DRAIN);
+	}
+	void thread(unsigned i)
+	{
+		if (i < 2) {
+			run(&workers[i], new_task(false));
+			worker(i);
+		} else {
+			waiter();
+		}
+	}
+};
+
 /* The known fault (see the top): worker 0 took the queue entry of the last task while
  * tp_future_wait_nohelp() on thread 1 ran it, and handed it over; thread 1 finishes the task and
  * queues the record again (tp__future_run(), no wake-up); thread 2 waits for idleness. If the
@@ -349,5 +371,6 @@ int main(int argc, char **argv)
 	tp_model_check<last_two_retire>("last-two-retire", 50000, 1);
 	tp_model_check<two_waiters>("two-waiters", 50000, 2);
 	tp_model_check<handed_back>("handed-back", 20000, 1);
+	tp_model_check<during_shutdown>("during-shutdown", 50000, 1);
 	return tp_model_end();
 }
