@@ -1953,7 +1953,7 @@ static size_t stats_room(unsigned sel)
 static void checked_stats(unsigned sel, tp_stats *out, const char *what)
 {
 	tp_worker_stats per[MAX_WORKERS + 2], sum = { 0 };
-	long runs[MAX_WORKERS], forks[MAX_WORKERS];
+	long runs[MAX_WORKERS] = { 0 }, forks[MAX_WORKERS] = { 0 };
 	size_t room = stats_room(sel), want;
 	int rc;
 
