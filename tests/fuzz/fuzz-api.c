@@ -110,6 +110,11 @@
  *                            tp_future_wait_nohelp() blocked on the future's word once it found
  *                            no work, and the work that task submitted next never ran when every
  *                            worker was so blocked). Off: such waits poll, a millisecond at a time
+ *   FUZZ_IDLE_SHUTDOWN       clients wait for idleness without a deadline while a shutdown may
+ *                            run (found by this fuzzer, open: corpus/idle-shutdown-lost-wakeup; a
+ *                            waiter that registered during a shutdown can sleep forever once the
+ *                            workers have exited, although the pool is shut down and idle). Off:
+ *                            such waits poll with 10 ms deadlines
  */
 #include <errno.h>
 #include <pthread.h>
@@ -145,6 +150,9 @@
 #endif
 #ifndef FUZZ_HELP_WAIT_STARVES
 #define FUZZ_HELP_WAIT_STARVES 1
+#endif
+#ifndef FUZZ_IDLE_SHUTDOWN
+#define FUZZ_IDLE_SHUTDOWN 1
 #endif
 /* An input running longer than this is a hang: the watchdog aborts. */
 #ifndef FUZZ_HANG_SECONDS
@@ -214,17 +222,17 @@ enum op_code {
 	OP_WAIT_SELF,	    /* a task waits for its own future; arg bit 0: with a deadline */
 	/* The operations of format 2 (byte 0 of the input): the embedding API. */
 	OP_SUBMIT,     /* arg: bits 0-4 task byte; bits 5-6 tp_submit, tp_submit_ex with a drop
-			       function, tp_submit_ex without one, three tp_submit_ex with one */
+		          function, tp_submit_ex without one, three tp_submit_ex with one */
 	OP_ENQUEUE_EX, /* as OP_ENQUEUE, with tp_enqueue_ex(); bit 7: NULL drop function */
 	OP_GROUP_EX,   /* as OP_GROUP, members by tp_group_spawn_ex() (a drop function for
-			       every other member) */
+		          every other member) */
 	OP_WAIT_IDLE,  /* arg: bits 0-2 the deadline's kind, bits 3-6 as make_deadline() */
 	OP_STATS,      /* arg: bits 0-2 per_worker's room (stats_room()) */
 	OP_TRY_FOR,    /* arg: bits 0-4 iterations, bits 5-6 grain, bit 7 bodies stop */
 	OP_REDUCE_BIG, /* arg: bits 0-4 iterations, bits 5-6 the accumulator's size
-			       (big_sizes), bit 7 grain 1 instead of automatic */
+		          (big_sizes), bit 7 grain 1 instead of automatic */
 	OP_TRACE,      /* arg: bits 0-1 start, stop, start-sleep-stop, start twice then stop
-			       twice; bits 2-7 the sleep (microseconds) */
+		          twice; bits 2-7 the sleep (microseconds) */
 	OP_CURRENT,    /* tp_current_pool(), tp_worker_index(), tp_pool_name(), tp_pool_size() */
 	N_OPS
 };
@@ -638,10 +646,11 @@ static void note_forks(long n)
 static void drop_fn(void *arg)
 {
 	struct slot *s = arg;
-	long n = INC(&s->dropped);
+	long n;
 
 	if (s < g.slots || s >= g.slots + MAX_SLOTS)
 		fail("a drop function got %p, not a task of this input", arg);
+	n = INC(&s->dropped);
 	if (!s->has_drop)
 		fail("task %d was dropped but was submitted without a drop function", s->id);
 	if (n != 1)
@@ -1110,8 +1119,9 @@ static void op_timed_wait(struct ctx *c, unsigned arg, bool nohelp)
 		in_nohelp = true;
 		rc = tp_future_wait_nohelp(h->f, dl);
 		in_nohelp = false;
-	} else
+	} else {
 		rc = dl == NULL ? wait_forever(h->f) : tp_future_wait_until(h->f, dl);
+	}
 	if (kind == DL_INVALID) {
 		if (rc != EINVAL)
 			fail("%s with tv_nsec %ld returned %s, not EINVAL", what, t.tv_nsec,
@@ -2033,6 +2043,28 @@ static void check_stats_idle(unsigned sel, const char *what)
 		     what, (unsigned long long)st.queued, (unsigned long long)st.running);
 }
 
+/* tp_pool_wait_idle() from a client; with FUZZ_IDLE_SHUTDOWN off and no deadline, a loop of
+ * 10 ms waits. */
+static int client_wait_idle(const struct timespec *dl)
+{
+	int rc;
+
+	if (FUZZ_IDLE_SHUTDOWN || dl != NULL)
+		return tp_pool_wait_idle(g.pool, dl);
+	do {
+		struct timespec t;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		t.tv_nsec += 10 * 1000000L;
+		if (t.tv_nsec >= 1000000000L) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000L;
+		}
+		rc = tp_pool_wait_idle(g.pool, &t);
+	} while (rc == ETIMEDOUT);
+	return rc;
+}
+
 static void op_wait_idle(struct ctx *c, unsigned arg)
 {
 	static const char what[] = "tp_pool_wait_idle()";
@@ -2056,7 +2088,7 @@ static void op_wait_idle(struct ctx *c, unsigned arg)
 	alone = LD(&g.clients_running) == 1;
 	idle_snapshot(&snap);
 	dl = make_deadline(&t, kind, arg >> 3);
-	rc = tp_pool_wait_idle(g.pool, dl);
+	rc = client_wait_idle(dl);
 	if (kind == DL_INVALID) {
 		if (rc != EINVAL)
 			fail("%s with tv_nsec %ld returned %s, not EINVAL", what, t.tv_nsec,
