@@ -8,14 +8,22 @@
  *               bits 3-4: the main thread's last act once the clients are joined (0: destroy,
  *               1: DRAIN shutdown, 2: CANCEL shutdown, 3: DRAIN then CANCEL; each then destroys);
  *               bit 5: wait for the futures the clients left behind after the destroy, not before.
+ *               bits 6-7: the format. 1 or 2: format 2, every operation; with 2 the main thread
+ *               also waits for idleness (tp_pool_wait_idle) before its last act and checks the
+ *               counters. 0 or 3: format 1, the first N_OPS_V1 operations only (op codes modulo
+ *               N_OPS_V1): inputs found before format 2 added the embedding API's operations
+ *               keep their meaning (the two in corpus/ have 0 and 3 there). In format 2, worker 0
+ *               submits a detached task from its on_thread_start hook.
  *   then pairs  (op, arg). Bits 5-7 of op pick a program: 0-2 a client thread's (modulo the number
  *               of clients), 3-7 the task programs 0-4; bits 0-4 pick the operation (modulo
- *               N_OPS); `arg` is its argument, as run_op() reads it. At most MAX_PROG_OPS
- *               operations per program; later ones are ignored.
- *   A submitted task takes a task byte (the arg of ENQUEUE, BATCH, GROUP): bits 0-2 its program
- *   (0-4; 5-7 none), bits 3-4 its return code (0, 0, 11 or 200). Tasks run their program at
- *   depths 1 and 2 only (a client's task is at depth 1), and an input creates at most MAX_SLOTS
- *   tasks, so every input is small work: a few milliseconds.
+ *               N_OPS, or N_OPS_V1 in format 1); `arg` is its argument, as run_op() reads it. At
+ *               most MAX_PROG_OPS operations per program; later ones are ignored.
+ *   A submitted task takes a task byte (the arg of ENQUEUE, BATCH, GROUP, SUBMIT, ...): bits 0-2
+ *   its program (0-4; 5-7 none), bits 3-4 its return code (0, 0, 11 or 200). Tasks run their
+ *   program at depths 1 and 2 only (a client's task is at depth 1), and an input creates at most
+ *   MAX_SLOTS tasks, so every input is small work: a few milliseconds.
+ *   The pool is created by tp_pool_create_ex() with a name (POOL_NAME), on_thread_start and
+ *   on_thread_stop hooks and an error handler (on_error), in both formats.
  *
  * Who may do what (so that the harness itself never deadlocks)
  *   Each thread and each task owns the references it holds and releases them (a reference handed
@@ -39,6 +47,41 @@
  *     it); after a CANCEL each ran or is CANCELLED.
  *   - Loops run each iteration exactly once (or none when they fail), reductions combine in
  *     iteration order, joins return their frame's code, groups return the first failure.
+ *   - Drop functions (tp_enqueue_ex, tp_submit_ex, tp_group_spawn_ex): each such task ran or was
+ *     dropped, exactly one of the two, by the end, and after any shutdown, wait for idleness or
+ *     group wait that must have settled it; a refused submission is never run or dropped. A
+ *     tp_future_cancel() that returns true has dropped the task on its own thread (unless
+ *     another cancel of it, or a CANCEL shutdown, runs at the same time).
+ *   - Detached tasks (tp_submit) that fail reach the error handler exactly once, on the worker
+ *     that ran them, after they returned and before they count as finished; from the handler,
+ *     tp_pool_wait_idle() and tp_pool_shutdown() are EDEADLK. on_thread_start runs once per
+ *     worker, on it (tp_worker_index() its index, the thread named "NAME-i" cut to 15
+ *     characters), before tp_pool_create_ex() returns; on_thread_stop once per worker, outside
+ *     the pool (tp_current_pool() NULL, tp_worker_index() -1, tp_submit() ESHUTDOWN).
+ *   - tp_pool_wait_idle(): EDEADLK from a task (also one run by tp_future_wait_nohelp() on a
+ *     client thread), EINVAL for a bad deadline; from a client 0 (or ETIMEDOUT with a deadline),
+ *     and after 0 every task accepted before the call and every task those submitted has
+ *     returned or been cancelled (and dropped, and reported to the error handler); if no other
+ *     client could submit meanwhile, tp_pool_stats() then says nothing is queued or running.
+ *   - tp_pool_stats(): workers and per_worker_len as documented for each room (per_worker NULL,
+ *     too small, exact, larger), nothing written past per_worker_len, the total the sum of the
+ *     per-worker values of the same call, no counter lower than in the same thread's previous
+ *     call, and each worker's tasks and forks at least those the harness saw it start and
+ *     submit before the call.
+ *   - tp_parallel_try_for(): 0 only if every iteration ran once and no body stopped; else a code
+ *     that a body returned (codes are distinct per iteration, some negative), no iteration run
+ *     twice; ESHUTDOWN or ENOMEM with nothing run. Bodies run on the pool's workers.
+ *   - tp_parallel_reduce() with accumulators of 256, 257, 300 and 4096 bytes: the exact result
+ *     (each iteration folded once, in order), every accumulator a body or combine sees starts as
+ *     a copy of the identity, the result untouched on failure.
+ *   - Traces (serialised by the harness, so that it knows whether one runs): start 0 or EBUSY,
+ *     stop 0 or ENOENT, as a trace runs or not; ESHUTDOWN from a start only once a shutdown
+ *     began, ENOENT from a stop also when a shutdown wrote the trace. A stop's file is a whole
+ *     trace of this pool. The files (one per start, named by process, input and trace) are
+ *     removed.
+ *   - tp_current_pool() / tp_worker_index(): the pool and an index in range in tasks on
+ *     workers, NULL and -1 on any other thread (clients, tasks that tp_future_wait_nohelp()
+ *     runs on a client thread, on_thread_stop).
  *   - Nothing hangs: a watchdog thread aborts when one input runs longer than FUZZ_HANG_SECONDS,
  *     after printing what each client, the main thread and each running task was doing (and,
  *     with TP_FUZZ_HANG_GDB=1 in the environment, every thread's stack, through gdb).
@@ -67,6 +110,11 @@
  *                            tp_future_wait_nohelp() blocked on the future's word once it found
  *                            no work, and the work that task submitted next never ran when every
  *                            worker was so blocked). Off: such waits poll, a millisecond at a time
+ *   FUZZ_IDLE_SHUTDOWN       clients wait for idleness without a deadline while a shutdown may
+ *                            run (found by this fuzzer, open: corpus/idle-shutdown-lost-wakeup; a
+ *                            waiter that registered during a shutdown can sleep forever once the
+ *                            workers have exited, although the pool is shut down and idle). Off:
+ *                            such waits poll with 10 ms deadlines
  */
 #include <errno.h>
 #include <pthread.h>
@@ -103,6 +151,9 @@
 #ifndef FUZZ_HELP_WAIT_STARVES
 #define FUZZ_HELP_WAIT_STARVES 1
 #endif
+#ifndef FUZZ_IDLE_SHUTDOWN
+#define FUZZ_IDLE_SHUTDOWN 1
+#endif
 /* An input running longer than this is a hang: the watchdog aborts. */
 #ifndef FUZZ_HANG_SECONDS
 #define FUZZ_HANG_SECONDS 5
@@ -132,6 +183,11 @@
 #define HELD_ALL_CLIENTS  (MAX_CLIENTS * MAX_HELD)
 #define MODE_DRAIN_ASKED  1
 #define MODE_CANCEL_ASKED 2
+#define MAX_WORKERS	  4
+#define BIG_ACC_MAX	  4096
+#define TRACE_PATH_MAX	  256
+/* The pool's name: longer than a thread name may be, so that the workers' names are shortened. */
+#define POOL_NAME	  "fuzz-api-pool-name"
 
 /* Atomic accesses to the harness's shared words (seq_cst: simple, and fast enough). */
 #define LD(p)	   __atomic_load_n((p), __ATOMIC_SEQ_CST)
@@ -164,8 +220,24 @@ enum op_code {
 	OP_DESTROY_IN_TASK, /* tasks: tp_pool_destroy() does nothing */
 	OP_RETAIN_MANY,	    /* arg: which held future: retains up to the count's limit */
 	OP_WAIT_SELF,	    /* a task waits for its own future; arg bit 0: with a deadline */
+	/* The operations of format 2 (byte 0 of the input): the embedding API. */
+	OP_SUBMIT,     /* arg: bits 0-4 task byte; bits 5-6 tp_submit, tp_submit_ex with a drop
+		          function, tp_submit_ex without one, three tp_submit_ex with one */
+	OP_ENQUEUE_EX, /* as OP_ENQUEUE, with tp_enqueue_ex(); bit 7: NULL drop function */
+	OP_GROUP_EX,   /* as OP_GROUP, members by tp_group_spawn_ex() (a drop function for
+		          every other member) */
+	OP_WAIT_IDLE,  /* arg: bits 0-2 the deadline's kind, bits 3-6 as make_deadline() */
+	OP_STATS,      /* arg: bits 0-2 per_worker's room (stats_room()) */
+	OP_TRY_FOR,    /* arg: bits 0-4 iterations, bits 5-6 grain, bit 7 bodies stop */
+	OP_REDUCE_BIG, /* arg: bits 0-4 iterations, bits 5-6 the accumulator's size
+		          (big_sizes), bit 7 grain 1 instead of automatic */
+	OP_TRACE,      /* arg: bits 0-1 start, stop, start-sleep-stop, start twice then stop
+		          twice; bits 2-7 the sleep (microseconds) */
+	OP_CURRENT,    /* tp_current_pool(), tp_worker_index(), tp_pool_name(), tp_pool_size() */
 	N_OPS
 };
+/* Format 1 (inputs found before the embedding API's operations): the operations up to here. */
+#define N_OPS_V1 (OP_WAIT_SELF + 1)
 
 static const char *const op_names[N_OPS] = {
 	[OP_ENQUEUE] = "enqueue",
@@ -189,6 +261,15 @@ static const char *const op_names[N_OPS] = {
 	[OP_DESTROY_IN_TASK] = "destroy_in_task",
 	[OP_RETAIN_MANY] = "retain_many",
 	[OP_WAIT_SELF] = "wait_self",
+	[OP_SUBMIT] = "submit",
+	[OP_ENQUEUE_EX] = "enqueue_ex",
+	[OP_GROUP_EX] = "group_ex",
+	[OP_WAIT_IDLE] = "wait_idle",
+	[OP_STATS] = "stats",
+	[OP_TRY_FOR] = "try_for",
+	[OP_REDUCE_BIG] = "reduce_big",
+	[OP_TRACE] = "trace",
+	[OP_CURRENT] = "current",
 };
 
 /* The codes a task or frame returns, picked by two bits. */
@@ -210,19 +291,26 @@ struct slot {
 	int prog; /* task program, or -1 */
 	int code; /* what the task returns */
 	int depth;
-	struct slot *parent;   /* FUZZ_ANCESTOR_WAIT: the task waits for this one's future */
-	tp_future *parent_ref; /* atomic: the reference for that wait, owned by this task */
-	long ran;	       /* atomic: times the task started */
-	tp_future *f;	       /* atomic: the registry's own reference, NULL for group members */
-	int has_f;	       /* atomic: the submitter will store f (if accepted) */
-	int accepted;	       /* atomic */
-	int refused;	       /* atomic */
-	int cancel_tried;      /* atomic: set before any tp_future_cancel/tp_group_cancel */
-	int cancelled;	       /* atomic: tp_future_cancel returned true */
-	int shared;	       /* atomic: a reference went to the mailbox (a client may run it) */
-	int at_limit;	       /* atomic: its reference count was taken to the top (retain_many) */
-	int limit_lock;	       /* atomic: a retain_many on it is in progress */
-	const char *where;     /* atomic: the operation its program runs now */
+	struct slot *parent;	/* FUZZ_ANCESTOR_WAIT: the task waits for this one's future */
+	tp_future *parent_ref;	/* atomic: the reference for that wait, owned by this task */
+	long ran;		/* atomic: times the task started */
+	tp_future *f;		/* atomic: the registry's own reference, NULL for group members */
+	int has_f;		/* atomic: the submitter will store f (if accepted) */
+	int accepted;		/* atomic */
+	int refused;		/* atomic */
+	int cancel_tried;	/* atomic: set before any tp_future_cancel/tp_group_cancel */
+	int cancelled;		/* atomic: tp_future_cancel returned true */
+	int shared;		/* atomic: a reference went to the mailbox (a client may run it) */
+	int at_limit;		/* atomic: its reference count was taken to the top (retain_many) */
+	int limit_lock;		/* atomic: a retain_many on it is in progress */
+	const char *where;	/* atomic: the operation its program runs now */
+	struct slot *submitter; /* the task that submitted it (the submitting thread's), or NULL */
+	bool detached;		/* tp_submit(): no future; a failure goes to the error handler */
+	bool has_drop;		/* submitted with drop_fn */
+	long dropped;		/* atomic: calls of drop_fn for it */
+	long errors;		/* atomic: calls of the error handler for it */
+	int finished;		/* atomic: its task_fn is returning */
+	int cancel_busy;	/* atomic: tp_future_cancel/tp_group_cancel calls on it now */
 };
 
 struct held {
@@ -262,6 +350,18 @@ static struct {
 	int nleft;
 	const char *client_where[MAX_CLIENTS]; /* atomic */
 	const char *main_where;		       /* atomic */
+	bool all_ops;			       /* format 2: every operation */
+	bool final_idle;		       /* format 2: the main thread waits for idleness */
+	unsigned input_id;	       /* counts the inputs: per-thread stats and trace files */
+	int clients_running;	       /* atomic: clients whose program has not ended */
+	tp_pool *hook_pool;	       /* atomic: tp_current_pool() in on_thread_start */
+	long hook_starts[MAX_WORKERS]; /* atomic: on_thread_start calls per worker */
+	long hook_stops[MAX_WORKERS];  /* atomic: on_thread_stop calls per worker */
+	long runs_on[MAX_WORKERS];     /* atomic: tasks started by each worker (not nohelp) */
+	long forks_on[MAX_WORKERS];    /* atomic: submissions accepted from each worker */
+	pthread_mutex_t trace_lock;    /* the trace calls and the two fields below */
+	bool tracing;		       /* a trace of ours runs (unless a shutdown wrote it) */
+	unsigned ntraces;	       /* traces started: files trace_path(1..ntraces) */
 } g;
 
 static tp_logger *quiet_logger;
@@ -269,6 +369,9 @@ static uint64_t input_started_ns; /* atomic: 0 between inputs; the watchdog read
 
 static _Thread_local struct ctx *cur;
 static _Thread_local bool on_harness_thread; /* a client or the main thread: not a worker */
+/* Set around tp_future_wait_nohelp(): the task it runs (if any) is not counted by the worker. */
+static _Thread_local bool in_nohelp;
+static unsigned inputs_run;
 
 /* -----------------------------------------------------------------------------------------------
  * Reporting
@@ -293,6 +396,8 @@ static const char *code_name(int e)
 		return "ENOMEM";
 	case EBUSY:
 		return "EBUSY";
+	case ENOENT:
+		return "ENOENT";
 	case EOVERFLOW:
 		return "EOVERFLOW";
 	case 11:
@@ -503,6 +608,81 @@ static void check_refused(const char *what, int e)
 		     what);
 }
 
+/*
+ * tp_current_pool() and tp_worker_index() agree with the calling thread: the pool and an index in
+ * range on a worker, NULL and -1 on any other thread (also while it runs a task through
+ * tp_future_wait_nohelp()). Returns the worker's index, or -1.
+ */
+static int check_where_am_i(const char *what)
+{
+	tp_pool *p = tp_current_pool();
+	int i = tp_worker_index();
+
+	if (on_harness_thread) {
+		if (p != NULL || i != -1)
+			fail("%s on a thread outside the pool: tp_current_pool() %p, tp_worker_index() %d (NULL, -1)",
+			     what, (void *)p, i);
+		return -1;
+	}
+	if (p == NULL || p != LD(&g.hook_pool) || i < 0 || (size_t)i >= g.workers)
+		fail("%s on a worker: tp_current_pool() %p (the pool: %p), tp_worker_index() %d (%zu workers)",
+		     what, (void *)p, (void *)LD(&g.hook_pool), i, g.workers);
+	return i;
+}
+
+/* n submissions were accepted from the calling thread: on a worker, they are its forks. */
+static void note_forks(long n)
+{
+	int i;
+
+	if (on_harness_thread)
+		return;
+	i = check_where_am_i("a submission");
+	__atomic_add_fetch(&g.forks_on[i], n, __ATOMIC_SEQ_CST);
+}
+
+/* The drop function of every task submitted with one: exactly once, never for a task that ran,
+ * never for a refused one. */
+static void drop_fn(void *arg)
+{
+	struct slot *s = arg;
+	long n;
+
+	if (s < g.slots || s >= g.slots + MAX_SLOTS)
+		fail("a drop function got %p, not a task of this input", arg);
+	n = INC(&s->dropped);
+	if (!s->has_drop)
+		fail("task %d was dropped but was submitted without a drop function", s->id);
+	if (n != 1)
+		fail("task %d was dropped %ld times", s->id, n);
+	if (LD(&s->ran) != 0)
+		fail("task %d was dropped although it ran", s->id);
+	if (LD(&s->refused))
+		fail("task %d was dropped although its submission was refused", s->id);
+}
+
+/* A task is final for good (its pool retired it, or a shutdown or the destroy returned): it ran
+ * (and returned), or it never will and was dropped if it had a drop function; a failed detached
+ * task reached the error handler once. `why` says why it must be final. */
+static void check_settled(struct slot *s, bool cancel_may_run, const char *why)
+{
+	long ran = LD(&s->ran), errors = LD(&s->errors);
+
+	if (ran > 1)
+		fail("task %d ran %ld times", s->id, ran);
+	if (ran == 1 && !LD(&s->finished))
+		fail("%s, but task %d has not returned", why, s->id);
+	if (s->detached && errors != (ran == 1 && s->code != 0))
+		fail("%s: detached task %d ran %ld times, returns %d, and reached the error handler %ld times",
+		     why, s->id, ran, s->code, errors);
+	/* The drop of a cancel that another thread makes comes after its CAS, and a worker may
+	 * retire the task in between. */
+	if (s->has_drop && ran == 0 && LD(&s->cancel_busy) == 0 && !cancel_may_run &&
+	    LD(&s->dropped) != 1)
+		fail("%s: task %d never ran, and was dropped %ld times, not once", why, s->id,
+		     LD(&s->dropped));
+}
+
 /* After a shutdown (or destroy) returned: every future is final and agrees with its mode. */
 static void check_after_shutdown(const char *what)
 {
@@ -530,6 +710,7 @@ static void check_after_shutdown(const char *what)
 		if (!(modes & MODE_CANCEL_ASKED) && !LD(&s->cancel_tried) && ran != 1)
 			fail("%s (DRAIN) returned but accepted task %d never ran and nobody cancelled it",
 			     what, i);
+		check_settled(s, false, what);
 	}
 }
 
@@ -564,6 +745,7 @@ static struct slot *new_slot(int task_byte, int depth)
 	s->prog = (task_byte & 7) < N_TASK_PROGS ? (task_byte & 7) : -1;
 	s->code = task_codes[(task_byte >> 3) & 3];
 	s->depth = depth;
+	s->submitter = cur != NULL ? cur->task : NULL;
 	return s;
 }
 
@@ -612,6 +794,7 @@ static void accepted(struct slot *s, tp_future *f)
 }
 
 static void run_prog(struct ctx *c, const struct prog *p);
+static void sleep_us(unsigned us);
 
 /* The child waits for its parent, which may be running below it on the same stack. */
 static void wait_parent(struct slot *s)
@@ -631,14 +814,22 @@ static int task_fn(void *arg)
 	struct slot *s = arg;
 	struct ctx *saved = cur;
 	struct ctx c;
+	bool by_nohelp = in_nohelp;
 	long runs = INC(&s->ran);
+	int w;
 
+	in_nohelp = false; /* the task it ran is this one; what this one waits for is not */
 	if (runs != 1)
 		fail("task %d ran %ld times", s->id, runs);
 	if (LD(&s->refused))
 		fail("task %d ran although its submission was refused", s->id);
 	if (LD(&s->cancelled))
 		fail("task %d ran although tp_future_cancel() returned true for it", s->id);
+	if (LD(&s->dropped))
+		fail("task %d ran although it was dropped", s->id);
+	w = check_where_am_i("a task");
+	if (w >= 0 && !by_nohelp)
+		INC(&g.runs_on[w]);
 	c.task = s;
 	c.depth = s->depth;
 	c.client = -1;
@@ -656,6 +847,7 @@ static int task_fn(void *arg)
 		drop(&c, &c.held[0]);
 	ST(&s->where, NULL);
 	cur = saved;
+	ST(&s->finished, 1);
 	return s->code;
 }
 
@@ -690,11 +882,13 @@ static void op_wait_self(struct ctx *c, unsigned arg)
  * Submitting
  * -------------------------------------------------------------------------------------------- */
 
-static void op_enqueue(struct ctx *c, unsigned arg)
+/* ex: tp_enqueue_ex(), with drop_fn unless bit 7 of arg is set. */
+static void op_enqueue(struct ctx *c, unsigned arg, bool ex)
 {
 	struct slot *s = new_slot((int)arg, c->depth + 1);
 	bool wait_for_parent =
 		FUZZ_ANCESTOR_WAIT && (arg & 32) && c->task != NULL && LD(&c->task->has_f);
+	const char *what = ex ? "tp_enqueue_ex()" : "tp_enqueue()";
 	tp_future *f;
 
 	if (s == NULL)
@@ -703,9 +897,11 @@ static void op_enqueue(struct ctx *c, unsigned arg)
 		s->parent = c->task;
 		s->parent_ref = retain(c->task, own_future(c->task)); /* NULL: no wait */
 	}
+	s->has_drop = ex && !(arg & 128);
 	ST(&s->has_f, 1);
 	errno = 0;
-	f = tp_enqueue(g.pool, task_fn, s);
+	f = ex ? tp_enqueue_ex(g.pool, task_fn, s, s->has_drop ? drop_fn : NULL)
+	       : tp_enqueue(g.pool, task_fn, s);
 	if (f == NULL) {
 		int e = errno;
 		tp_future *pf = XCHG(&s->parent_ref, NULL);
@@ -713,10 +909,11 @@ static void op_enqueue(struct ctx *c, unsigned arg)
 		ST(&s->refused, 1);
 		ST(&s->has_f, 0);
 		tp_future_release(pf);
-		check_refused("tp_enqueue()", e);
+		check_refused(what, e);
 		return;
 	}
 	accepted(s, f);
+	note_forks(1);
 	if (arg & 64)
 		tp_future_release(f);
 	else
@@ -753,6 +950,34 @@ static void op_batch(struct ctx *c, unsigned arg)
 		accepted(s[i], out[i]);
 		hold(c, out[i], s[i], true);
 	}
+	note_forks((long)n);
+}
+
+/* Detached tasks: tp_submit() and tp_submit_ex(). Their program never waits for their own
+ * future (they have none: has_f stays 0). */
+static void op_submit(struct ctx *c, unsigned arg)
+{
+	unsigned how = (arg >> 5) & 3;
+	int n = how == 3 ? 3 : 1;
+
+	for (int i = 0; i < n; i++) {
+		struct slot *s = new_slot((int)(arg & 31), c->depth + 1);
+		int rc;
+
+		if (s == NULL)
+			return;
+		s->detached = true;
+		s->has_drop = how == 1 || how == 3;
+		rc = how == 0 ? tp_submit(g.pool, task_fn, s)
+			      : tp_submit_ex(g.pool, task_fn, s, s->has_drop ? drop_fn : NULL);
+		if (rc != 0) {
+			ST(&s->refused, 1);
+			check_refused(how == 0 ? "tp_submit()" : "tp_submit_ex()", rc);
+			continue;
+		}
+		ST(&s->accepted, 1);
+		note_forks(1);
+	}
 }
 
 /* -----------------------------------------------------------------------------------------------
@@ -768,6 +993,7 @@ static void op_cancel(struct ctx *c, unsigned arg)
 	if (h == NULL)
 		return;
 	ST(&h->s->cancel_tried, 1);
+	INC(&h->s->cancel_busy);
 	ok = tp_future_cancel(h->f);
 	st = tp_future_state(h->f);
 	if (ok) {
@@ -777,10 +1003,17 @@ static void op_cancel(struct ctx *c, unsigned arg)
 		if (LD(&h->s->ran) != 0)
 			fail("tp_future_cancel() returned true but task %d ran", h->s->id);
 		ST(&h->s->cancelled, 1);
+		/* Its drop function ran on this thread, unless another canceller won the CAS and
+		 * still runs it (a cancel of another thread, or a worker's in a CANCEL shutdown). */
+		if (h->s->has_drop && LD(&h->s->cancel_busy) == 1 &&
+		    !(LD(&g.modes) & MODE_CANCEL_ASKED) && LD(&h->s->dropped) != 1)
+			fail("tp_future_cancel() returned true, but task %d was dropped %ld times",
+			     h->s->id, LD(&h->s->dropped));
 	} else if (st == TP_FUTURE_PENDING || st == TP_FUTURE_CANCELLED) {
 		fail("tp_future_cancel() returned false but task %d is %s", h->s->id,
 		     state_name(st));
 	}
+	__atomic_sub_fetch(&h->s->cancel_busy, 1, __ATOMIC_SEQ_CST);
 }
 
 /*
@@ -882,10 +1115,13 @@ static void op_timed_wait(struct ctx *c, unsigned arg, bool nohelp)
 		kind = DL_ZERO;
 	dl = make_deadline(&t, kind, arg);
 	what = nohelp ? "tp_future_wait_nohelp()" : "tp_future_wait_until()";
-	if (nohelp)
+	if (nohelp) {
+		in_nohelp = true;
 		rc = tp_future_wait_nohelp(h->f, dl);
-	else
+		in_nohelp = false;
+	} else {
 		rc = dl == NULL ? wait_forever(h->f) : tp_future_wait_until(h->f, dl);
+	}
 	if (kind == DL_INVALID) {
 		if (rc != EINVAL)
 			fail("%s with tv_nsec %ld returned %s, not EINVAL", what, t.tv_nsec,
@@ -1102,6 +1338,10 @@ static void check_group(struct slot **m, int n, int rc, bool cancelled)
 			fail("group member %d ran %ld times", m[i]->id, ran);
 		if (ran == 0 && !cancelled && !(LD(&g.modes) & MODE_CANCEL_ASKED))
 			fail("tp_group_wait() returned but member %d never ran", m[i]->id);
+		/* tp_group_cancel() dropped the cancelled members on this thread; a CANCEL
+		 * shutdown's worker drops a member after the status that the wait sees. */
+		check_settled(m[i], (LD(&g.modes) & MODE_CANCEL_ASKED) != 0,
+			      "tp_group_wait() returned");
 		if (ran == 1 && m[i]->code != 0) {
 			failed = true;
 			rc_seen |= rc == m[i]->code;
@@ -1115,11 +1355,21 @@ static void check_group(struct slot **m, int n, int rc, bool cancelled)
 		     code_name(rc), cancelled ? "" : "not ");
 }
 
-static void op_group(struct ctx *c, unsigned arg)
+/* A member: tp_group_spawn(), or with ex tp_group_spawn_ex() (a drop function when `i` is even). */
+static int group_spawn(tp_group *grp, struct slot *s, bool ex, int i)
+{
+	if (!ex)
+		return tp_group_spawn(grp, task_fn, s);
+	s->has_drop = i % 2 == 0;
+	return tp_group_spawn_ex(grp, task_fn, s, s->has_drop ? drop_fn : NULL);
+}
+
+static void op_group(struct ctx *c, unsigned arg, bool ex)
 {
 	struct slot *m[5];
 	int n = 1 + (int)((arg >> 5) & 3), k = 0, rc;
 	bool cancel = (arg & 128) != 0;
+	const char *spawn_name = ex ? "tp_group_spawn_ex()" : "tp_group_spawn()";
 	tp_group grp;
 
 	rc = tp_group_init(&grp, g.pool);
@@ -1131,28 +1381,33 @@ static void op_group(struct ctx *c, unsigned arg)
 
 		if (s == NULL)
 			break;
-		rc = tp_group_spawn(&grp, task_fn, s);
+		rc = group_spawn(&grp, s, ex, i);
 		if (rc != 0) {
 			ST(&s->refused, 1);
-			check_refused("tp_group_spawn()", rc);
+			check_refused(spawn_name, rc);
 			continue;
 		}
 		ST(&s->accepted, 1);
+		note_forks(1);
 		m[k++] = s;
 	}
 	if (cancel) {
 		struct slot *s;
 
-		for (int i = 0; i < k; i++)
+		for (int i = 0; i < k; i++) {
 			ST(&m[i]->cancel_tried, 1);
+			INC(&m[i]->cancel_busy);
+		}
 		tp_group_cancel(&grp);
+		for (int i = 0; i < k; i++)
+			__atomic_sub_fetch(&m[i]->cancel_busy, 1, __ATOMIC_SEQ_CST);
 		s = new_slot(0, c->depth + 1);
 		if (s != NULL) {
 			ST(&s->refused, 1);
-			rc = tp_group_spawn(&grp, task_fn, s);
+			rc = group_spawn(&grp, s, ex, 0);
 			if (rc != ECANCELED)
-				fail("tp_group_spawn() after tp_group_cancel() returned %s, not ECANCELED",
-				     code_name(rc));
+				fail("%s after tp_group_cancel() returned %s, not ECANCELED",
+				     spawn_name, code_name(rc));
 		}
 	}
 	rc = tp_group_wait(&grp);
@@ -1161,12 +1416,15 @@ static void op_group(struct ctx *c, unsigned arg)
 	k = 0;
 	m[0] = new_slot(5, c->depth + 1);
 	if (m[0] != NULL) {
-		rc = tp_group_spawn(&grp, task_fn, m[0]);
+		rc = group_spawn(&grp, m[0], ex, 0);
 		if (rc != 0) {
 			ST(&m[0]->refused, 1);
-			check_refused("tp_group_spawn() after tp_group_wait()", rc);
+			check_refused(ex ? "tp_group_spawn_ex() after tp_group_wait()"
+					 : "tp_group_spawn() after tp_group_wait()",
+				      rc);
 		} else {
 			ST(&m[0]->accepted, 1);
+			note_forks(1);
 			k = 1;
 		}
 	}
@@ -1360,6 +1618,7 @@ static void leaf_submit(void)
 		return;
 	}
 	accepted(s, f);
+	note_forks(1);
 	check_wait(s, f, wait_forever(f), false, "tp_future_wait() in a frame");
 	tp_future_release(f);
 }
@@ -1596,6 +1855,557 @@ static void op_bad_args(struct ctx *c, unsigned arg)
 }
 
 /* -----------------------------------------------------------------------------------------------
+ * Idleness and statistics
+ * -------------------------------------------------------------------------------------------- */
+
+/* Which tasks were accepted when a wait for idleness began (read before the call). */
+struct idle_snap {
+	int n;
+	bool pre[MAX_SLOTS];
+};
+
+static void idle_snapshot(struct idle_snap *snap)
+{
+	snap->n = LD(&g.nslots);
+	if (snap->n > MAX_SLOTS)
+		snap->n = MAX_SLOTS;
+	for (int i = 0; i < snap->n; i++)
+		snap->pre[i] = LD(&g.slots[i].accepted) != 0;
+}
+
+/*
+ * tp_pool_wait_idle() returned 0: every task accepted before the call, and every task those
+ * submitted (found through `submitter`), has finished: it ran and returned, or it was cancelled
+ * (its future CANCELLED, its drop function called).
+ */
+static void check_idle(const struct idle_snap *snap, const char *what)
+{
+	bool covered[MAX_SLOTS] = { false };
+	int n = LD(&g.nslots);
+
+	if (n > MAX_SLOTS)
+		n = MAX_SLOTS;
+	for (int i = 0; i < n; i++) {
+		struct slot *s = &g.slots[i];
+		tp_future *f;
+
+		covered[i] =
+			(i < snap->n && snap->pre[i]) ||
+			(s->submitter != NULL && s->submitter->id < i && covered[s->submitter->id]);
+		if (!covered[i] || !LD(&s->accepted))
+			continue;
+		if (LD(&s->ran) == 0) {
+			f = LD(&s->f);
+			if (f != NULL && tp_future_state(f) != TP_FUTURE_CANCELLED)
+				fail("%s returned 0, but task %d (accepted before the call, or forked by such a task) never ran and is %s",
+				     what, i, state_name(tp_future_state(f)));
+			if (f == NULL && !LD(&s->cancel_tried) &&
+			    !(LD(&g.modes) & MODE_CANCEL_ASKED))
+				fail("%s returned 0, but task %d (accepted before the call, or forked by such a task) never ran and nothing cancelled it",
+				     what, i);
+		}
+		check_settled(s, false, what);
+	}
+}
+
+/* The counters that must not go down between two calls from one thread. */
+static _Thread_local struct {
+	unsigned input;
+	bool have_total;
+	tp_worker_stats total;
+	bool have[MAX_WORKERS];
+	tp_worker_stats w[MAX_WORKERS];
+} last_stats;
+
+#define STAT_FIELDS(X) X(tasks) X(forks) X(steals) X(steal_fails) X(injected) X(parks) X(wakeups)
+
+static void check_not_less(const tp_worker_stats *now, const tp_worker_stats *before,
+			   const char *whose)
+{
+#define X(f)                                                                                       \
+	if (now->f < before->f)                                                                    \
+		fail("tp_pool_stats(): %s " #f " went down from %llu to %llu", whose,              \
+		     (unsigned long long)before->f, (unsigned long long)now->f);
+	STAT_FIELDS(X)
+#undef X
+}
+
+static void add_stats(tp_worker_stats *sum, const tp_worker_stats *s)
+{
+#define X(f) sum->f += s->f;
+	STAT_FIELDS(X)
+#undef X
+}
+
+/* The room tp_pool_stats() gets for per_worker: selector 0 NULL, 1 none, 2 one worker fewer,
+ * 3 every worker, 4 two more. */
+static size_t stats_room(unsigned sel)
+{
+	switch (sel % 5) {
+	case 0:
+	case 1:
+		return 0;
+	case 2:
+		return g.workers - 1;
+	case 3:
+		return g.workers;
+	default:
+		return g.workers + 2;
+	}
+}
+
+/*
+ * tp_pool_stats() with room for `sel` (stats_room()): per_worker filled as documented, the total
+ * the sum of those entries, no counter lower than in this thread's previous call, and each worker
+ * counted at least the tasks it was seen to start and the submissions it was seen to make.
+ * Returns the counters in *out.
+ */
+static void checked_stats(unsigned sel, tp_stats *out, const char *what)
+{
+	tp_worker_stats per[MAX_WORKERS + 2], sum = { 0 };
+	long runs[MAX_WORKERS] = { 0 }, forks[MAX_WORKERS] = { 0 };
+	size_t room = stats_room(sel), want;
+	int rc;
+
+	memset(per, 0xEE, sizeof(per));
+	memset(out, 0, sizeof(*out));
+	out->per_worker = sel % 5 == 0 ? NULL : per;
+	out->per_worker_len = sel % 5 == 0 ? 3 : room;
+	for (size_t i = 0; i < g.workers; i++) {
+		runs[i] = LD(&g.runs_on[i]);
+		forks[i] = LD(&g.forks_on[i]);
+	}
+	rc = tp_pool_stats(g.pool, out);
+	if (rc != 0)
+		fail("%s returned %s", what, code_name(rc));
+	want = room < g.workers ? room : g.workers;
+	if (out->workers != g.workers || out->per_worker_len != want)
+		fail("%s with room for %zu workers%s: workers %zu, per_worker_len %zu (%zu workers)",
+		     what, room, out->per_worker == NULL ? " (per_worker NULL)" : "", out->workers,
+		     out->per_worker_len, g.workers);
+	for (size_t i = want; i < MAX_WORKERS + 2; i++) {
+		const unsigned char *b = (const unsigned char *)&per[i];
+
+		for (size_t k = 0; k < sizeof(per[i]); k++)
+			if (b[k] != 0xEE)
+				fail("%s wrote per_worker[%zu], past per_worker_len %zu", what, i,
+				     want);
+	}
+	if (last_stats.input != g.input_id) {
+		memset(&last_stats, 0, sizeof(last_stats));
+		last_stats.input = g.input_id;
+	}
+	for (size_t i = 0; i < want; i++) {
+		char whose[32];
+
+		snprintf(whose, sizeof(whose), "worker %zu's", i);
+		add_stats(&sum, &per[i]);
+		if (last_stats.have[i])
+			check_not_less(&per[i], &last_stats.w[i], whose);
+		last_stats.have[i] = true;
+		last_stats.w[i] = per[i];
+		if (per[i].tasks < (uint64_t)runs[i] || per[i].forks < (uint64_t)forks[i])
+			fail("%s: worker %zu counted %llu tasks and %llu forks; it was seen to start %ld tasks and to submit %ld before the call",
+			     what, i, (unsigned long long)per[i].tasks,
+			     (unsigned long long)per[i].forks, runs[i], forks[i]);
+	}
+#define X(f)                                                                                       \
+	if (want == g.workers ? out->total.f != sum.f : out->total.f < sum.f)                      \
+		fail("%s: total." #f                                                               \
+		     " is %llu, the per-worker values read in the call add up to %llu",            \
+		     what, (unsigned long long)out->total.f, (unsigned long long)sum.f);
+	STAT_FIELDS(X)
+#undef X
+	if (last_stats.have_total)
+		check_not_less(&out->total, &last_stats.total, "the total");
+	last_stats.have_total = true;
+	last_stats.total = out->total;
+}
+
+static void op_stats(struct ctx *c, unsigned arg)
+{
+	tp_stats st;
+
+	(void)c;
+	checked_stats(arg & 7, &st, "tp_pool_stats()");
+	if (arg & 8)
+		expect(tp_pool_stats(g.pool, NULL) == EINVAL, "tp_pool_stats(NULL out)");
+}
+
+/* After a wait for idleness returned 0 with nobody left to submit: nothing queued or running. */
+static void check_stats_idle(unsigned sel, const char *what)
+{
+	tp_stats st;
+
+	checked_stats(sel, &st, "tp_pool_stats() after tp_pool_wait_idle()");
+	if (st.queued != 0 || st.running != 0)
+		fail("%s returned 0 and no other thread submits, but tp_pool_stats() says %llu queued, %llu running",
+		     what, (unsigned long long)st.queued, (unsigned long long)st.running);
+}
+
+/* tp_pool_wait_idle() from a client; with FUZZ_IDLE_SHUTDOWN off and no deadline, a loop of
+ * 10 ms waits. */
+static int client_wait_idle(const struct timespec *dl)
+{
+	int rc;
+
+	if (FUZZ_IDLE_SHUTDOWN || dl != NULL)
+		return tp_pool_wait_idle(g.pool, dl);
+	do {
+		struct timespec t;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		t.tv_nsec += 10 * 1000000L;
+		if (t.tv_nsec >= 1000000000L) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000L;
+		}
+		rc = tp_pool_wait_idle(g.pool, &t);
+	} while (rc == ETIMEDOUT);
+	return rc;
+}
+
+static void op_wait_idle(struct ctx *c, unsigned arg)
+{
+	static const char what[] = "tp_pool_wait_idle()";
+	unsigned kind = arg & 7;
+	struct idle_snap snap;
+	struct timespec t;
+	const struct timespec *dl;
+	bool alone;
+	int rc;
+
+	if (c->task != NULL) {
+		/* Also a task that tp_future_wait_nohelp() runs on a client thread. */
+		dl = make_deadline(&t, kind, arg >> 3);
+		rc = tp_pool_wait_idle(g.pool, dl);
+		if (rc != (kind == DL_INVALID ? EINVAL : EDEADLK))
+			fail("%s from a task returned %s, not %s", what, code_name(rc),
+			     kind == DL_INVALID ? "EINVAL" : "EDEADLK");
+		return;
+	}
+	/* Read before the call: the other clients have ended, so only this one could submit. */
+	alone = LD(&g.clients_running) == 1;
+	idle_snapshot(&snap);
+	dl = make_deadline(&t, kind, arg >> 3);
+	rc = client_wait_idle(dl);
+	if (kind == DL_INVALID) {
+		if (rc != EINVAL)
+			fail("%s with tv_nsec %ld returned %s, not EINVAL", what, t.tv_nsec,
+			     code_name(rc));
+		return;
+	}
+	if (rc == ETIMEDOUT && dl != NULL)
+		return;
+	if (rc != 0)
+		fail("%s %s a deadline returned %s", what, dl != NULL ? "with" : "without",
+		     code_name(rc));
+	check_idle(&snap, what);
+	if (alone)
+		check_stats_idle(arg >> 3, what);
+}
+
+/* -----------------------------------------------------------------------------------------------
+ * Loops that stop, reductions into large accumulators
+ * -------------------------------------------------------------------------------------------- */
+
+struct try_ctx {
+	long counts[MAX_LOOP];
+	long stopped[MAX_LOOP]; /* bodies that returned a code at this iteration */
+	size_t begin, n;
+	bool stop;
+	size_t stop_from; /* iterations stop_from, stop_from + 3, ... stop the loop */
+};
+
+/* The code of a body that stops at iteration i (relative): distinct, some negative. */
+static int try_code(size_t i)
+{
+	return i % 2 ? -(int)(i + 1) : 300 + (int)i;
+}
+
+static int try_body(size_t b, size_t e, void *p)
+{
+	struct try_ctx *tc = p;
+
+	if (b < tc->begin || e > tc->begin + tc->n || b >= e)
+		fail("tp_parallel_try_for() body got [%zu, %zu) for a loop over [%zu, %zu)", b, e,
+		     tc->begin, tc->begin + tc->n);
+	if (tp_current_pool() != g.pool)
+		fail("a tp_parallel_try_for() body runs outside the pool (tp_current_pool() %p)",
+		     (void *)tp_current_pool());
+	for (size_t i = b; i < e; i++) {
+		size_t k = i - tc->begin;
+
+		INC(&tc->counts[k]);
+		if (tc->stop && k >= tc->stop_from && (k - tc->stop_from) % 3 == 0) {
+			INC(&tc->stopped[k]);
+			return try_code(k);
+		}
+	}
+	return 0;
+}
+
+static void op_try_for(struct ctx *c, unsigned arg)
+{
+	static const char what[] = "tp_parallel_try_for()";
+	struct try_ctx tc;
+	bool any_stop = false, rc_seen = false;
+	int rc;
+
+	(void)c;
+	memset(&tc, 0, sizeof(tc));
+	tc.begin = 2000;
+	tc.n = arg & 31;
+	tc.stop = (arg & 128) != 0;
+	tc.stop_from = tc.n / 2 + tc.n % 3;
+	rc = tp_parallel_try_for(g.pool, tc.begin, tc.begin + tc.n, (arg >> 5) & 3, try_body, &tc);
+	for (size_t k = 0; k < tc.n; k++) {
+		long runs = LD(&tc.counts[k]), stops = LD(&tc.stopped[k]);
+
+		if (runs > 1)
+			fail("%s ran iteration %zu %ld times", what, tc.begin + k, runs);
+		if (stops > 0) {
+			any_stop = true;
+			rc_seen |= rc == try_code(k);
+		}
+	}
+	if (rc == ESHUTDOWN || rc == ENOMEM) {
+		(void)check_loop_rc(rc, what);
+		for (size_t k = 0; k < tc.n; k++)
+			if (LD(&tc.counts[k]) != 0)
+				fail("%s returned %s but ran iteration %zu", what, code_name(rc),
+				     tc.begin + k);
+		return;
+	}
+	if (rc == 0) {
+		if (any_stop)
+			fail("%s returned 0 but a body returned a code", what);
+		for (size_t k = 0; k < tc.n; k++)
+			if (LD(&tc.counts[k]) != 1)
+				fail("%s returned 0 and ran iteration %zu %ld times", what,
+				     tc.begin + k, LD(&tc.counts[k]));
+		return;
+	}
+	if (!rc_seen)
+		fail("%s returned %d (%s): no body returned it", what, rc, code_name(rc));
+}
+
+/* An accumulator of acc_size bytes: a struct acc, one count per iteration, then filler bytes
+ * that must stay those of the identity. */
+#define BIG_SEEN_OFF sizeof(struct acc)
+#define BIG_FILL_OFF (BIG_SEEN_OFF + MAX_LOOP)
+
+static const size_t big_sizes[4] = { TP_REDUCE_MAX_SIZE, TP_REDUCE_MAX_SIZE + 1, 300, BIG_ACC_MAX };
+
+struct big_ctx {
+	struct reduce_ctx r;
+	size_t size;
+	const unsigned char *identity;
+};
+
+static void big_check_fill(const struct big_ctx *bc, const unsigned char *acc, const char *where)
+{
+	if (memcmp(acc + BIG_FILL_OFF, bc->identity + BIG_FILL_OFF, bc->size - BIG_FILL_OFF) != 0)
+		fail("tp_parallel_reduce() with a %zu-byte accumulator: %s got an accumulator whose bytes past the %zu used ones are not the identity's",
+		     bc->size, where, (size_t)BIG_FILL_OFF);
+}
+
+static void big_body(size_t b, size_t e, void *accp, void *p)
+{
+	const struct big_ctx *bc = p;
+	unsigned char *acc = accp;
+	struct acc *a = accp;
+
+	big_check_fill(bc, acc, "a body");
+	if (b < bc->r.begin || e > bc->r.begin + bc->r.n || b >= e)
+		fail("tp_parallel_reduce() body got [%zu, %zu) for a loop over [%zu, %zu)", b, e,
+		     bc->r.begin, bc->r.begin + bc->r.n);
+	if (a->count == 0)
+		a->lo = b;
+	else if (a->hi != b)
+		a->bad = 1;
+	a->hi = e;
+	a->count += e - b;
+	a->sum += sum_range(b, e);
+	for (size_t i = b; i < e; i++)
+		acc[BIG_SEEN_OFF + i - bc->r.begin]++;
+}
+
+static void big_combine(void *accp, const void *otherp, void *p)
+{
+	const struct big_ctx *bc = p;
+	unsigned char *acc = accp;
+	const unsigned char *other = otherp;
+
+	big_check_fill(bc, acc, "combine (its left side)");
+	big_check_fill(bc, other, "combine (its right side)");
+	acc_combine(accp, otherp, NULL);
+	for (size_t i = 0; i < MAX_LOOP; i++)
+		acc[BIG_SEEN_OFF + i] += other[BIG_SEEN_OFF + i];
+}
+
+static void op_reduce_big(struct ctx *c, unsigned arg)
+{
+	/* On the stack: a task waiting in its loop may run another task's reduce on this thread. */
+	_Alignas(max_align_t) unsigned char res[BIG_ACC_MAX];
+	_Alignas(max_align_t) unsigned char untouched[BIG_ACC_MAX];
+	_Alignas(max_align_t) unsigned char id[BIG_ACC_MAX];
+	struct big_ctx bc;
+	char what[64];
+	int e;
+
+	(void)c;
+	bc.r.begin = 700;
+	bc.r.n = arg & 31;
+	bc.r.nested = false;
+	bc.size = big_sizes[(arg >> 5) & 3];
+	bc.identity = id;
+	snprintf(what, sizeof(what), "tp_parallel_reduce() of %zu bytes", bc.size);
+	memset(id, 0, BIG_FILL_OFF);
+	for (size_t i = BIG_FILL_OFF; i < bc.size; i++)
+		id[i] = (unsigned char)(i * 7 + 3);
+	memset(res, 0x5A, bc.size);
+	memcpy(untouched, res, bc.size);
+	e = tp_parallel_reduce(g.pool, bc.r.begin, bc.r.begin + bc.r.n, (arg & 128) ? 1 : 0, res,
+			       id, bc.size, big_body, big_combine, &bc);
+	if (check_loop_rc(e, what) != 0) {
+		if (memcmp(res, untouched, bc.size) != 0)
+			fail("%s returned %s but wrote the result", what, code_name(e));
+		return;
+	}
+	check_acc((const struct acc *)(const void *)res, &bc.r, what);
+	for (size_t i = 0; i < MAX_LOOP; i++)
+		if (res[BIG_SEEN_OFF + i] != (i < bc.r.n))
+			fail("%s folded iteration %zu %d times", what, bc.r.begin + i,
+			     res[BIG_SEEN_OFF + i]);
+	big_check_fill(&bc, res, "the result");
+}
+
+/* -----------------------------------------------------------------------------------------------
+ * Traces, where a thread is
+ * -------------------------------------------------------------------------------------------- */
+
+/* The file of the input's k-th trace (1-based): unique per process, input and trace. */
+static void trace_path(char *buf, size_t size, unsigned k)
+{
+	const char *dir = getenv("TMPDIR");
+
+	snprintf(buf, size, "%s/fuzz-api-trace-%ld-%u-%u.json",
+		 dir != NULL && *dir != '\0' ? dir : "/tmp", (long)getpid(), g.input_id, k);
+}
+
+/* A trace file that tp_pool_trace_stop() wrote: a Chrome trace of this pool. Then removed. */
+static void check_trace_file(const char *path)
+{
+	static const char head[] = "{\"traceEvents\":[";
+	char buf[1 << 16], workers[48];
+	FILE *in = fopen(path, "r");
+	size_t n;
+
+	if (in == NULL)
+		fail("tp_pool_trace_stop() returned 0 but %s cannot be opened (errno %d)", path,
+		     errno);
+	n = fread(buf, 1, sizeof(buf) - 1, in);
+	buf[n] = '\0';
+	fclose(in);
+	snprintf(workers, sizeof(workers), "\"workers\":%zu,", g.workers);
+	if (strncmp(buf, head, sizeof(head) - 1) != 0 || strstr(buf, "\"" POOL_NAME "\"") == NULL ||
+	    (n < sizeof(buf) - 1 &&
+	     (strstr(buf, workers) == NULL || n < 3 || strcmp(buf + n - 3, "}}\n") != 0)))
+		fail("tp_pool_trace_stop() returned 0 but %s (%zu bytes) is not a whole trace of this pool",
+		     path, n);
+	unlink(path);
+}
+
+/* Under trace_lock. */
+static void trace_start(void)
+{
+	char path[TRACE_PATH_MAX];
+	bool begun;
+	int rc;
+
+	trace_path(path, sizeof(path), g.ntraces + 1);
+	rc = tp_pool_trace_start(g.pool, path);
+	begun = LD(&g.shutdown_begun) != 0; /* after the call: it may have begun meanwhile */
+	if (rc == 0 && !g.tracing) {
+		g.tracing = true;
+		g.ntraces++;
+		return;
+	}
+	if ((rc == EBUSY && g.tracing) || rc == ENOMEM || (rc == ESHUTDOWN && begun))
+		return;
+	fail("tp_pool_trace_start() returned %s while %s trace ran%s", code_name(rc),
+	     g.tracing ? "a" : "no", begun ? " and a shutdown had begun" : "");
+}
+
+/* Under trace_lock. */
+static void trace_stop(void)
+{
+	char path[TRACE_PATH_MAX];
+	int rc = tp_pool_trace_stop(g.pool);
+
+	if (!g.tracing) {
+		if (rc != ENOENT)
+			fail("tp_pool_trace_stop() returned %s while no trace ran, not ENOENT",
+			     code_name(rc));
+		return;
+	}
+	g.tracing = false;
+	if (rc == 0) {
+		trace_path(path, sizeof(path), g.ntraces);
+		check_trace_file(path);
+		return;
+	}
+	/* A shutdown writes the trace that runs (the file goes at the end of the input). */
+	if (rc == ENOENT && LD(&g.shutdown_begun))
+		return;
+	if (rc == ENOMEM)
+		return;
+	fail("tp_pool_trace_stop() returned %s while a trace ran", code_name(rc));
+}
+
+static void op_trace(struct ctx *c, unsigned arg)
+{
+	(void)c;
+	pthread_mutex_lock(&g.trace_lock);
+	switch (arg & 3) {
+	case 0:
+		trace_start();
+		break;
+	case 1:
+		trace_stop();
+		break;
+	case 2:
+		trace_start();
+		pthread_mutex_unlock(&g.trace_lock);
+		sleep_us(arg >> 2);
+		pthread_mutex_lock(&g.trace_lock);
+		trace_stop();
+		break;
+	default:
+		trace_start();
+		trace_start();
+		trace_stop();
+		trace_stop();
+		break;
+	}
+	pthread_mutex_unlock(&g.trace_lock);
+}
+
+static void op_current(struct ctx *c, unsigned arg)
+{
+	const char *name = tp_pool_name(g.pool);
+
+	(void)arg;
+	(void)check_where_am_i(c->name);
+	if (name == NULL || strcmp(name, POOL_NAME) != 0 || tp_pool_name(NULL) != NULL)
+		fail("tp_pool_name() returned \"%s\", not \"%s\" (and NULL for NULL)",
+		     name != NULL ? name : "(null)", POOL_NAME);
+	if (tp_pool_size(g.pool) != g.workers)
+		fail("tp_pool_size() returned %zu, not %zu", tp_pool_size(g.pool), g.workers);
+}
+
+/* -----------------------------------------------------------------------------------------------
  * Programs
  * -------------------------------------------------------------------------------------------- */
 
@@ -1615,7 +2425,7 @@ static void run_op(struct ctx *c, struct op o)
 
 	switch ((enum op_code)o.code) {
 	case OP_ENQUEUE:
-		op_enqueue(c, arg);
+		op_enqueue(c, arg, false);
 		break;
 	case OP_BATCH:
 		op_batch(c, arg);
@@ -1651,7 +2461,7 @@ static void run_op(struct ctx *c, struct op o)
 		op_shutdown(c, arg);
 		break;
 	case OP_GROUP:
-		op_group(c, arg);
+		op_group(c, arg, false);
 		break;
 	case OP_FOR:
 		op_for(c, arg);
@@ -1676,6 +2486,33 @@ static void run_op(struct ctx *c, struct op o)
 		break;
 	case OP_WAIT_SELF:
 		op_wait_self(c, arg);
+		break;
+	case OP_SUBMIT:
+		op_submit(c, arg);
+		break;
+	case OP_ENQUEUE_EX:
+		op_enqueue(c, arg, true);
+		break;
+	case OP_GROUP_EX:
+		op_group(c, arg, true);
+		break;
+	case OP_WAIT_IDLE:
+		op_wait_idle(c, arg);
+		break;
+	case OP_STATS:
+		op_stats(c, arg);
+		break;
+	case OP_TRY_FOR:
+		op_try_for(c, arg);
+		break;
+	case OP_REDUCE_BIG:
+		op_reduce_big(c, arg);
+		break;
+	case OP_TRACE:
+		op_trace(c, arg);
+		break;
+	case OP_CURRENT:
+		op_current(c, arg);
 		break;
 	default:
 		break;
@@ -1707,6 +2544,7 @@ static void *client_main(void *arg)
 	on_harness_thread = true;
 	pthread_barrier_wait(&g.start);
 	run_prog(&c, &g.progs[idx]);
+	__atomic_sub_fetch(&g.clients_running, 1, __ATOMIC_SEQ_CST);
 	ST(&g.client_where[idx], NULL);
 	/* What is still held outlives the pool: the main thread releases it after the destroy. */
 	pthread_mutex_lock(&g.lock);
@@ -1723,16 +2561,21 @@ static void *client_main(void *arg)
 
 static void decode(const uint8_t *data, size_t size)
 {
+	unsigned format = data[0] >> 6;
+
 	g.workers = 1 + (data[0] & 3);
 	g.clients = 2 + ((data[0] >> 2) & 1);
 	g.last_act = (data[0] >> 3) & 3;
 	g.wait_after_destroy = (data[0] >> 5) & 1;
+	g.all_ops = format == 1 || format == 2;
+	g.final_idle = format == 2;
 	for (size_t i = 1; i + 1 < size; i += 2) {
 		unsigned who = data[i] >> 5;
 		struct prog *p = &g.progs[who < FIRST_TASK_PROG ? who % (unsigned)g.clients : who];
 
 		if (p->n < MAX_PROG_OPS) {
-			p->ops[p->n].code = (uint8_t)((data[i] & 31) % N_OPS);
+			p->ops[p->n].code =
+				(uint8_t)((data[i] & 31) % (g.all_ops ? N_OPS : N_OPS_V1));
 			p->ops[p->n].arg = data[i + 1];
 			p->n++;
 		}
@@ -1747,10 +2590,52 @@ static void wait_leftovers(void)
 			   false, "tp_future_wait() by the main thread");
 }
 
+/* Format 2: the main thread, alone now, waits for idleness: every task accepted has finished,
+ * nothing is queued or running. */
+static void final_idle(void)
+{
+	static const char what[] = "tp_pool_wait_idle() by the main thread";
+	struct idle_snap snap;
+	int rc;
+
+	ST(&g.main_where, what);
+	idle_snapshot(&snap);
+	rc = tp_pool_wait_idle(g.pool, NULL);
+	if (rc != 0)
+		fail("%s returned %s", what, code_name(rc));
+	check_idle(&snap, what);
+	check_stats_idle(3, what);
+}
+
+/* After the destroy: each hook ran once per worker; every task settled (ran or dropped, a
+ * failure reported), and no refused one ran, was dropped or reported. */
+static void check_end(int n)
+{
+	for (size_t i = 0; i < g.workers; i++)
+		if (LD(&g.hook_starts[i]) != 1 || LD(&g.hook_stops[i]) != 1)
+			fail("worker %zu: on_thread_start ran %ld times, on_thread_stop %ld times, not once each",
+			     i, LD(&g.hook_starts[i]), LD(&g.hook_stops[i]));
+	for (int i = 0; i < n && i < MAX_SLOTS; i++) {
+		struct slot *s = &g.slots[i];
+
+		if (LD(&s->refused) && (LD(&s->dropped) != 0 || LD(&s->errors) != 0))
+			fail("task %d was refused but was dropped %ld times, reported %ld times", i,
+			     LD(&s->dropped), LD(&s->errors));
+		if (!LD(&s->accepted))
+			continue;
+		if (s->has_drop && LD(&s->ran) + LD(&s->dropped) != 1)
+			fail("task %d (with a drop function) ran %ld times and was dropped %ld times: not exactly one of the two",
+			     i, LD(&s->ran), LD(&s->dropped));
+		check_settled(s, false, "tp_pool_destroy() returned");
+	}
+}
+
 static void finish_input(void)
 {
 	int n;
 
+	if (g.final_idle)
+		final_idle();
 	switch (g.last_act) {
 	case 1:
 		shutdown_from_client(TP_SHUTDOWN_DRAIN,
@@ -1779,6 +2664,14 @@ static void finish_input(void)
 	if (g.wait_after_destroy)
 		wait_leftovers();
 	n = LD(&g.nslots); /* final now: no task runs any more */
+	check_end(n);
+	/* The trace files: those a stop left (none) and those the shutdown wrote. */
+	for (unsigned k = 1; k <= g.ntraces; k++) {
+		char path[TRACE_PATH_MAX];
+
+		trace_path(path, sizeof(path), k);
+		unlink(path);
+	}
 	ST(&g.main_where, "releasing");
 	/* Every reference goes, the pool's last records with them. */
 	for (int i = 0; i < g.nleft; i++)
@@ -1796,6 +2689,104 @@ static void finish_input(void)
 		tp_future_release(XCHG(&s->parent_ref, NULL));
 		tp_future_release(s->f);
 	}
+}
+
+/* -----------------------------------------------------------------------------------------------
+ * The pool's hooks and error handler
+ * -------------------------------------------------------------------------------------------- */
+
+/* on_thread_start: once per worker, on that worker, named after the pool, before
+ * tp_pool_create_ex() returns. In format 2, worker 0 submits a detached task from it. */
+static void hook_start(void *user, size_t index)
+{
+	char name[16], want[16], suffix[8];
+	tp_pool *p = tp_current_pool(), *old;
+	size_t room;
+	long n;
+
+	if (user != &g || index >= g.workers)
+		fail("on_thread_start got (%p, %zu), not (%p, an index below %zu)", user, index,
+		     (void *)&g, g.workers);
+	n = INC(&g.hook_starts[index]);
+	if (n != 1)
+		fail("on_thread_start ran %ld times for worker %zu", n, index);
+	if (p == NULL || tp_worker_index() != (int)index)
+		fail("in on_thread_start of worker %zu: tp_current_pool() %p, tp_worker_index() %d",
+		     index, (void *)p, tp_worker_index());
+	old = XCHG(&g.hook_pool, p);
+	if (old != NULL && old != p)
+		fail("the workers' on_thread_start hooks see different pools (%p, %p)", (void *)old,
+		     (void *)p);
+	/* "NAME-i", NAME cut so that the whole fits 15 characters. */
+	snprintf(suffix, sizeof(suffix), "-%zu", index);
+	room = sizeof(want) - 1 - strlen(suffix);
+	snprintf(want, sizeof(want), "%.*s%s", (int)room, POOL_NAME, suffix);
+	if (pthread_getname_np(pthread_self(), name, sizeof(name)) == 0 && strcmp(name, want) != 0)
+		fail("worker %zu is named \"%s\", not \"%s\"", index, name, want);
+	if (g.all_ops && index == 0) {
+		/* It runs on the pool; it has no program (g.pool is not set yet) and fails, for
+		 * the error handler. */
+		struct slot *s = new_slot(5 | 2 << 3, 1);
+		int rc;
+
+		if (s == NULL)
+			return;
+		s->detached = true;
+		s->has_drop = true;
+		rc = tp_submit_ex(p, task_fn, s, drop_fn);
+		if (rc != 0)
+			fail("tp_submit_ex() from on_thread_start returned %s", code_name(rc));
+		ST(&s->accepted, 1);
+		note_forks(1);
+	}
+}
+
+/* on_thread_stop: once per worker, once it has left the pool: a thread like any other. */
+static void hook_stop(void *user, size_t index)
+{
+	long n;
+	int rc;
+
+	if (user != &g || index >= g.workers)
+		fail("on_thread_stop got (%p, %zu), not (%p, an index below %zu)", user, index,
+		     (void *)&g, g.workers);
+	n = INC(&g.hook_stops[index]);
+	if (n != 1)
+		fail("on_thread_stop ran %ld times for worker %zu", n, index);
+	if (tp_current_pool() != NULL || tp_worker_index() != -1)
+		fail("in on_thread_stop of worker %zu: tp_current_pool() %p, tp_worker_index() %d (NULL, -1)",
+		     index, (void *)tp_current_pool(), tp_worker_index());
+	rc = tp_submit(g.pool, nop_task, NULL);
+	if (rc != ESHUTDOWN)
+		fail("tp_submit() from on_thread_stop returned %s, not ESHUTDOWN", code_name(rc));
+}
+
+/* on_error: once per failed detached task, on the worker that ran it, right after it returned;
+ * waiting for idleness or shutting down from it is EDEADLK. */
+static void on_task_error(void *user, tp_task_fn fn, void *arg, int code)
+{
+	struct slot *s = arg;
+	tp_pool *p = tp_current_pool();
+	int w = tp_worker_index();
+	long n;
+
+	if (user != &g || fn != task_fn || s < g.slots || s >= g.slots + MAX_SLOTS)
+		fail("the error handler got (%p, %p, %p), not one of this input's tasks", user,
+		     (void *)(uintptr_t)fn, arg);
+	n = INC(&s->errors);
+	if (n != 1)
+		fail("the error handler got task %d %ld times", s->id, n);
+	if (!s->detached || code != s->code || code == 0 || LD(&s->ran) != 1 || !LD(&s->finished))
+		fail("the error handler got task %d (%s, ran %ld times, returns %d) with code %d",
+		     s->id, s->detached ? "detached" : "with a future or in a group", LD(&s->ran),
+		     s->code, code);
+	if (p == NULL || p != LD(&g.hook_pool) || w < 0 || (size_t)w >= g.workers)
+		fail("the error handler runs with tp_current_pool() %p, tp_worker_index() %d: not on a worker",
+		     (void *)p, w);
+	if (tp_pool_wait_idle(p, NULL) != EDEADLK)
+		fail("tp_pool_wait_idle() from the error handler did not return EDEADLK");
+	if (tp_pool_shutdown(p, TP_SHUTDOWN_CANCEL) != EDEADLK)
+		fail("tp_pool_shutdown() from the error handler did not return EDEADLK");
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -1820,12 +2811,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct ctx main_ctx;
 	pthread_t clients[MAX_CLIENTS];
+	tp_pool_options opts;
 
 	if (size == 0)
 		return 0;
 	memset(&g, 0, sizeof(g));
+	g.input_id = ++inputs_run;
 	decode(data, size);
+	g.clients_running = g.clients;
 	pthread_mutex_init(&g.lock, NULL);
+	pthread_mutex_init(&g.trace_lock, NULL);
 	pthread_barrier_init(&g.start, NULL, (unsigned)g.clients);
 	ST(&input_started_ns, now_ns());
 	memset(&main_ctx, 0, sizeof(main_ctx));
@@ -1834,9 +2829,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cur = &main_ctx;
 	on_harness_thread = true;
 
-	g.pool = tp_pool_create(g.workers, quiet_logger);
+	tp_pool_options_init(&opts);
+	opts.num_threads = g.workers;
+	opts.logger = quiet_logger;
+	opts.name = POOL_NAME;
+	opts.on_thread_start = hook_start;
+	opts.on_thread_stop = hook_stop;
+	opts.hook_user = &g;
+	opts.on_error = on_task_error;
+	opts.error_user = &g;
+	g.pool = tp_pool_create_ex(&opts);
 	if (g.pool == NULL)
-		fail("tp_pool_create(%zu) failed: errno %d", g.workers, errno);
+		fail("tp_pool_create_ex(%zu workers) failed: errno %d", g.workers, errno);
+	if (LD(&g.hook_pool) != g.pool)
+		fail("on_thread_start saw tp_current_pool() %p, the pool is %p",
+		     (void *)LD(&g.hook_pool), (void *)g.pool);
+	for (size_t i = 0; i < g.workers; i++)
+		if (LD(&g.hook_starts[i]) != 1)
+			fail("tp_pool_create_ex() returned, on_thread_start of worker %zu ran %ld times",
+			     i, LD(&g.hook_starts[i]));
 	for (int i = 0; i < g.clients; i++)
 		if (pthread_create(&clients[i], NULL, client_main, (void *)(intptr_t)i) != 0)
 			fail("cannot start client thread %d", i);
@@ -1847,6 +2858,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ST(&input_started_ns, 0);
 	pthread_barrier_destroy(&g.start);
 	pthread_mutex_destroy(&g.lock);
+	pthread_mutex_destroy(&g.trace_lock);
 	cur = NULL;
 	return 0;
 }

@@ -13,6 +13,9 @@
 #   TP_FUZZ_CFLAGS   extra compiler flags, e.g. -DFUZZ_ANCESTOR_WAIT=0 (switches: fuzz-api.c)
 #   TP_FUZZ_ARGS     extra libFuzzer arguments, e.g. -seed=1
 #   TP_FUZZ_HANG_GDB 0 to keep gdb out of hang reports (default: 1 when gdb is installed)
+#   TP_FUZZ_REPLAY_RUNS  how many times each input that the fuzzer found (FOUND below) is run
+#                    before fuzzing (default 2000; 0: not replayed). They are races, which one run
+#                    rarely shows again.
 #
 # Exit status: 0 if libFuzzer finished and found nothing; 1 if it found a failure or the build
 # failed; 77 (meson's "skipped") if clang, its libFuzzer runtime or pkg-config's ck and
@@ -82,12 +85,33 @@ rm -rf "$work/corpus" "$work/artifacts"
 mkdir -p "$work/corpus" "$work/artifacts"
 cp "$here"/corpus/* "$work/corpus/"
 
-echo "fuzz-api: fuzzing for $seconds s over $(ls "$work/corpus" | wc -l) seeds (log: $work/fuzz.log)"
 # A hang report then shows every thread's stack too (fuzz-api.c's watchdog runs gdb).
 if [ -z "${TP_FUZZ_HANG_GDB:-}" ] && command -v gdb >/dev/null 2>&1; then
 	TP_FUZZ_HANG_GDB=1
 	export TP_FUZZ_HANG_GDB
 fi
+
+# The inputs in corpus/ that the fuzzer found (README.md), each run many times: a race that
+# one run rarely hits again fails here within a few hundred runs.
+FOUND="help-wait-starves drain-hang-seen-once idle-shutdown-lost-wakeup"
+replay_runs=${TP_FUZZ_REPLAY_RUNS:-2000}
+if [ "$replay_runs" -gt 0 ]; then
+	for f in $FOUND; do
+		echo "fuzz-api: replaying corpus/$f $replay_runs times"
+		if ! ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=64} \
+			UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} "$bin" \
+			-runs="$replay_runs" -timeout="$timeout" -rss_limit_mb=4096 -error_exitcode=1 \
+			-timeout_exitcode=1 -artifact_prefix="$work/artifacts/" \
+			"$here/corpus/$f" >"$work/replay.log" 2>&1; then
+			echo "fuzz-api: corpus/$f failed again; the end of $work/replay.log:"
+			tail -n 80 "$work/replay.log"
+			echo "fuzz-api: reproduce: $bin -runs=$replay_runs $here/corpus/$f"
+			exit 1
+		fi
+	done
+fi
+
+echo "fuzz-api: fuzzing for $seconds s over $(ls "$work/corpus" | wc -l) seeds (log: $work/fuzz.log)"
 # -error_exitcode and -timeout_exitcode: libFuzzer's defaults (77, 70) would read as "skipped".
 # Each input starts and joins several threads; ASan's bookkeeping of that churn alone takes a few
 # hundred MB, so the RSS limit is 4 GB instead of 2, and the quarantine of freed memory is
