@@ -111,10 +111,11 @@
  *                            no work, and the work that task submitted next never ran when every
  *                            worker was so blocked). Off: such waits poll, a millisecond at a time
  *   FUZZ_IDLE_SHUTDOWN       clients wait for idleness without a deadline while a shutdown may
- *                            run (found by this fuzzer, open: corpus/idle-shutdown-lost-wakeup; a
- *                            waiter that registered during a shutdown can sleep forever once the
- *                            workers have exited, although the pool is shut down and idle). Off:
- *                            such waits poll with 10 ms deadlines
+ *                            run (found by this fuzzer: corpus/idle-shutdown-lost-wakeup; a
+ *                            waiter that registered during a shutdown slept forever once the
+ *                            workers had exited, although the pool was shut down and idle; now
+ *                            the worker that finds the shutdown's end wakes it). Off: such waits
+ *                            poll with 10 ms deadlines
  */
 #include <errno.h>
 #include <pthread.h>
