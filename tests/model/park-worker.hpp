@@ -64,7 +64,6 @@ static inline void ck_ec32_inc(struct ck_ec32 *ec, const void *mode)
 
 /* The statistics and the trace (src/pool.h, src/trace.h): nothing in the models. */
 #define TP__COUNT(w, field)		((void)0)
-#define TP__UNCOUNT(w, field)		((void)0)
 #define TP__TRACE_BEGIN(pool)		((uint64_t)0)
 #define TP__TRACE_SPAN(w, kind, fn, t0) ((void)(fn), (void)(t0))
 #define TP__TRACE_FLOW(w, kind, peer)	((void)(peer))
