@@ -71,7 +71,7 @@ struct tp__counters {
 /* Adds n to counter `field` of worker w (TP__COUNT: one): owner only. */
 #define TP__COUNT_N(w, field, n)                                                                   \
 	tp__store_rlx_u64(&(w)->counters.field, tp__load_rlx_u64(&(w)->counters.field) + (n))
-#define TP__COUNT(w, field)   TP__COUNT_N(w, field, 1)
+#define TP__COUNT(w, field) TP__COUNT_N(w, field, 1)
 
 struct tp__worker {
 	struct tp__deque deque;				/* starts on its own cache line */
