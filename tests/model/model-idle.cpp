@@ -78,7 +78,10 @@ int tp_pool_wait_idle(tp_pool *pool, const struct timespec *deadline)
 		/* (our registration) before (the loads of the counts), store-load: pairs with the
 		 * fence of tp__park_prepare() in the worker that parks after its last task. */
 		tp__fence_sc();
-		if (tp__pool_quiescent(pool))
+		/* `stop` is set once a shutdown found the pool quiescent (nothing can start after
+		 * that), or in the child of a fork(), whose inherited pools count as shut down (and
+		 * keep the parent's counts, which never meet there). Idle for good either way. */
+		if (tp__load_acq_u32(&pool->stop) != 0 || tp__pool_quiescent(pool))
 			break;
 		if (tp__deadline_passed(deadline)) {
 			err = ETIMEDOUT;

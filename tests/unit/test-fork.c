@@ -201,7 +201,8 @@ static int gated_task(void *arg)
  * Codes: 20 enqueue accepted, 21 enqueue's errno not ESHUTDOWN, 22 a pending future's timed wait
  * timed out, 23 it returned something other than ECANCELED, 24 tp_future_wait not ECANCELED,
  * 25 state not CANCELLED, 26 shutdown failed, 27 shutdown took over a second, 28 new pool
- * create, 29 new pool enqueue, 30 new pool wait, 31 the task did not run once.
+ * create, 29 new pool enqueue, 30 new pool wait, 31 the task did not run once, 32 wait_idle
+ * timed out, 33 it failed otherwise.
  */
 static int child_of_busy_pool(void *arg)
 {
@@ -230,6 +231,15 @@ static int child_of_busy_pool(void *arg)
 			return 24;
 		if (tp_future_state(b->pending[i]) != TP_FUTURE_CANCELLED)
 			return 25;
+	}
+	/* An inherited pool behaves as a shut-down one, which is idle: the wait returns at once
+	 * although tasks were pending (now cancelled) and running (never ending here). */
+	{
+		struct timespec d = test_deadline_ms(3000);
+
+		rc = tp_pool_wait_idle(b->pool, &d);
+		if (rc != 0)
+			return rc == ETIMEDOUT ? 32 : 33;
 	}
 	t0 = test_now_ms();
 	if (tp_pool_shutdown(b->pool, TP_SHUTDOWN_DRAIN) != 0)
