@@ -299,8 +299,10 @@ TP_API int tp_pool_trace_start(tp_pool *pool, const char *path);
 /*
  * Stops the trace and writes its file (a JSON object: traceEvents, and in otherData the pool's
  * name, worker count and dropped events). Blocks while it writes. A task's span is recorded just
- * after its future completes: call tp_pool_wait_idle() first to have every finished task in it. Returns 0, EINVAL (NULL),
- * ENOENT (no trace runs), or the errno of the failed file operation (nothing is left recording).
+ * after its future completes: call tp_pool_wait_idle() first to have every finished task in it.
+ * Returns 0, EINVAL (NULL), ENOENT (no trace runs), ENOMEM, or the errno of the failed file
+ * operation. Whatever it returns, no trace runs afterwards; a file is written whole or not at
+ * all (on ENOMEM the path is left as it was).
  */
 TP_API int tp_pool_trace_stop(tp_pool *pool);
 

@@ -407,8 +407,9 @@ void tp_pool_destroy(tp_pool *pool)
 static void cancel_inherited(struct tp_future *f)
 {
 	(void)tp__future_cancel(f, false);
-	/* Pending: now cancelled (its argument is the parent's: not dropped). Claimed by tp_future_wait_nohelp() on a thread of the parent:
-	 * it stays RUNNING here, and keeps the runtime's reference. */
+	/* Pending: now cancelled (its argument is the parent's: not dropped). Claimed by
+	 * tp_future_wait_nohelp() on a thread of the parent: it stays RUNNING here, and keeps the
+	 * runtime's reference. */
 	if (tp__status_final(tp__load_acq_u32(&f->word)))
 		tp__future_unref(f, 1);
 }
