@@ -301,8 +301,8 @@ TP_API int tp_pool_trace_start(tp_pool *pool, const char *path);
  * name, worker count and dropped events). Blocks while it writes. A task's span is recorded just
  * after its future completes: call tp_pool_wait_idle() first to have every finished task in it.
  * Returns 0, EINVAL (NULL), ENOENT (no trace runs), ENOMEM, or the errno of the failed file
- * operation. Whatever it returns, no trace runs afterwards; a file is written whole or not at
- * all (on ENOMEM the path is left as it was).
+ * operation. Whatever it returns, no trace runs afterwards; on ENOMEM the path is left as it
+ * was (an I/O error may leave a partial file).
  */
 TP_API int tp_pool_trace_stop(tp_pool *pool);
 
