@@ -28,22 +28,6 @@
 #include "futex.h"
 #include "pool.h"
 
-/* How often a waiter looks again while a record is handed to its claimer. */
-#define HANDED_RECHECK_NS (1000 * 1000)
-
-/* The earlier of `deadline` (NULL: none) and HANDED_RECHECK_NS from now. */
-static const struct timespec *recheck_deadline(const struct timespec *deadline,
-					       struct timespec *out)
-{
-	clock_gettime(CLOCK_MONOTONIC, out);
-	out->tv_nsec += HANDED_RECHECK_NS;
-	if (out->tv_nsec >= 1000000000L) {
-		out->tv_sec++;
-		out->tv_nsec -= 1000000000L;
-	}
-	return deadline != NULL && tp__timespec_before(deadline, out) ? deadline : out;
-}
-
 void tp__pool_idle_wake(tp_pool *pool)
 {
 	/* seq_cst RMW: a waiter that read the old value sleeps on it and is woken, or reads the
@@ -97,7 +81,7 @@ int tp_pool_wait_idle(tp_pool *pool, const struct timespec *deadline)
 		/* _sc, after the fence. A handed record back on the queue needs a worker awake. */
 		if (tp__load_sc_u64(&pool->handed) != 0) {
 			(void)tp__park_wake_one_after_barrier(&pool->park);
-			until = recheck_deadline(deadline, &recheck);
+			until = tp__deadline_within(deadline, TP__HANDED_RECHECK_NS, &recheck);
 		}
 		(void)tp__futex_wait(&pool->idle_seq, seq, until);
 	}

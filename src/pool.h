@@ -165,6 +165,17 @@ void tp__pool_started(tp_pool *pool);
 /* pool.c: a detached task returned `code` != 0: the error handler, or a WARNING line. */
 void tp__pool_task_failed(tp_pool *pool, tp_task_fn fn, void *arg, int code);
 
+/* How often a worker parked while a record is handed out (and a shutdown or an idle waiter
+ * waits for it), or an idle waiter that sees one out, looks again: the record comes back
+ * without a wake-up (future.h). */
+#define TP__HANDED_RECHECK_NS (1000 * 1000)
+
+/* worker.c: the absolute CLOCK_MONOTONIC time `ns` from now, in *out; returns out. */
+const struct timespec *tp__deadline_in(long ns, struct timespec *out);
+/* worker.c: the earlier of `deadline` (NULL: none) and `ns` from now (in *out); returns it. */
+const struct timespec *tp__deadline_within(const struct timespec *deadline, long ns,
+					   struct timespec *out);
+
 /* worker.c: the quiescence check of pool.h (after a store-load fence). */
 bool tp__pool_quiescent(tp_pool *pool);
 

@@ -30,9 +30,6 @@
 #define IDLE_ROUNDS 4
 #define IDLE_PAUSES 32
 
-/* How often a worker parked during a shutdown looks again while a record is handed out. */
-#define HANDED_RECHECK_NS (1000 * 1000)
-
 /* How often a helping waiter with nothing to run looks for new work: after 1 ms at first, then
  * doubling up to every 32 ms (a long wait costs about 30 wake-ups a second). */
 #define HELP_POLL_MIN_NS (1000 * 1000)
@@ -271,8 +268,7 @@ static bool quiescent(tp_pool *pool)
 	return finished == created;
 }
 
-/* The absolute CLOCK_MONOTONIC time `ns` from now, in *out; returns out. */
-static const struct timespec *deadline_in(long ns, struct timespec *out)
+const struct timespec *tp__deadline_in(long ns, struct timespec *out)
 {
 	clock_gettime(CLOCK_MONOTONIC, out);
 	out->tv_nsec += ns;
@@ -313,7 +309,7 @@ static bool park(struct tp__worker *w)
 		if (quiescent(pool))
 			tp__pool_idle_wake(pool);
 		else if (tp__load_sc_u64(&pool->handed) != 0)
-			deadline = deadline_in(HANDED_RECHECK_NS, &until);
+			deadline = tp__deadline_in(TP__HANDED_RECHECK_NS, &until);
 	}
 	/* acquire: pairs with the release store of the mode after the gate closed. */
 	if (tp__load_acq_u32(&pool->mode) != TP__MODE_RUN) {
@@ -331,7 +327,7 @@ static bool park(struct tp__worker *w)
 		 * back on the injection queue without a wake-up (its claimer may not touch the pool
 		 * afterwards, future.c), so while one is out, sleep briefly and look again. */
 		if (tp__load_sc_u64(&pool->handed) != 0)
-			deadline = deadline_in(HANDED_RECHECK_NS, &until);
+			deadline = tp__deadline_in(TP__HANDED_RECHECK_NS, &until);
 	}
 	TP__COUNT(w, parks);
 	t0 = TP__TRACE_BEGIN(pool);
@@ -408,11 +404,10 @@ void *tp__worker_main(void *arg)
 	return NULL;
 }
 
-/* The earlier of the waiter's deadline (NULL: none) and `ns` from now, in *out; returns out. */
-static const struct timespec *poll_deadline(const struct timespec *deadline, long ns,
-					    struct timespec *out)
+const struct timespec *tp__deadline_within(const struct timespec *deadline, long ns,
+					   struct timespec *out)
 {
-	deadline_in(ns, out);
+	tp__deadline_in(ns, out);
 	if (deadline != NULL && tp__timespec_before(deadline, out))
 		return deadline;
 	return out;
@@ -455,7 +450,7 @@ int tp__worker_help(struct tp__worker *w, struct tp_future *f, const struct time
 		 * Work submitted meanwhile wakes only parked workers, not us, and the awaited task
 		 * may need it (run by tp_future_wait_nohelp() on a thread outside the pool, it may
 		 * submit a task and wait for it): so look for work again now and then. */
-		until = poll_deadline(deadline, poll_ns, &poll);
+		until = tp__deadline_within(deadline, poll_ns, &poll);
 		code = tp__future_block(f, until);
 		if (code != ETIMEDOUT || until == deadline)
 			return code;

@@ -45,17 +45,14 @@ static inline bool tp__timespec_before(const struct timespec *a, const struct ti
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-/* transcribed from src/idle.c: recheck_deadline (verbatim) */
-static const struct timespec *recheck_deadline(const struct timespec *deadline,
-					       struct timespec *out)
+/* transcribed from src/worker.c: tp__deadline_within (verbatim) */
+const struct timespec *tp__deadline_within(const struct timespec *deadline, long ns,
+					   struct timespec *out)
 {
-	clock_gettime(CLOCK_MONOTONIC, out);
-	out->tv_nsec += HANDED_RECHECK_NS;
-	if (out->tv_nsec >= 1000000000L) {
-		out->tv_sec++;
-		out->tv_nsec -= 1000000000L;
-	}
-	return deadline != NULL && tp__timespec_before(deadline, out) ? deadline : out;
+	tp__deadline_in(ns, out);
+	if (deadline != NULL && tp__timespec_before(deadline, out))
+		return deadline;
+	return out;
 }
 
 /* transcribed from src/idle.c: tp_pool_wait_idle (verbatim) */
@@ -90,7 +87,7 @@ int tp_pool_wait_idle(tp_pool *pool, const struct timespec *deadline)
 		/* _sc, after the fence. A handed record back on the queue needs a worker awake. */
 		if (tp__load_sc_u64(&pool->handed) != 0) {
 			(void)tp__park_wake_one_after_barrier(&pool->park);
-			until = recheck_deadline(deadline, &recheck);
+			until = tp__deadline_within(deadline, TP__HANDED_RECHECK_NS, &recheck);
 		}
 		(void)tp__futex_wait(&pool->idle_seq, seq, until);
 	}

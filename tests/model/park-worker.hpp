@@ -166,7 +166,7 @@ enum tp__mode {
 
 #define TP__GATE_CLOSED UINT64_C(1)
 #define TP__GATE_ONE	UINT64_C(2)
-#define HANDED_RECHECK_NS (1000 * 1000)
+#define TP__HANDED_RECHECK_NS (1000 * 1000)
 
 struct tp_pool;
 
@@ -498,8 +498,8 @@ static inline void model_idle_wake(tp_pool *pool)
 }
 #define tp__pool_idle_wake(pool) model_idle_wake(pool)
 
-/* transcribed from src/worker.c: deadline_in (verbatim) */
-static const struct timespec *deadline_in(long ns, struct timespec *out)
+/* transcribed from src/worker.c: tp__deadline_in (verbatim) */
+const struct timespec *tp__deadline_in(long ns, struct timespec *out)
 {
 	clock_gettime(CLOCK_MONOTONIC, out);
 	out->tv_nsec += ns;
@@ -535,7 +535,7 @@ static bool park(struct tp__worker *w)
 		if (quiescent(pool))
 			tp__pool_idle_wake(pool);
 		else if (tp__load_sc_u64(&pool->handed) != 0)
-			deadline = deadline_in(HANDED_RECHECK_NS, &until);
+			deadline = tp__deadline_in(TP__HANDED_RECHECK_NS, &until);
 	}
 	/* acquire: pairs with the release store of the mode after the gate closed. */
 	if (tp__load_acq_u32(&pool->mode) != TP__MODE_RUN) {
@@ -553,7 +553,7 @@ static bool park(struct tp__worker *w)
 		 * back on the injection queue without a wake-up (its claimer may not touch the pool
 		 * afterwards, future.c), so while one is out, sleep briefly and look again. */
 		if (tp__load_sc_u64(&pool->handed) != 0)
-			deadline = deadline_in(HANDED_RECHECK_NS, &until);
+			deadline = tp__deadline_in(TP__HANDED_RECHECK_NS, &until);
 	}
 	TP__COUNT(w, parks);
 	t0 = TP__TRACE_BEGIN(pool);
