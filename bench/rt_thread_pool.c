@@ -54,7 +54,7 @@ static inline int bench_join(bench_frame *t)
 	return fn(t->arg);
 }
 #else
-typedef tp_task bench_frame;
+typedef tp_frame bench_frame;
 #define bench_spawn tp_spawn
 #define bench_join  tp_join
 #endif

@@ -427,43 +427,43 @@ TP_API int tp_enqueue_batch(tp_pool *pool, tp_task_fn fn, void *const *args, siz
  * fields are private: never read or write them. A frame must be joined before its storage goes
  * away (before the spawning function returns), and joined exactly once.
  */
-typedef struct tp_task {
+typedef struct tp_frame {
 	tp_task_fn fn_;
 	void *arg_;
 	void *thief_;
 	unsigned state_;
 	int result_;
-} tp_task;
+} tp_frame;
 
 /*
- * Spawns fn(arg) on the calling worker's own deque, in `task`: no allocation, no atomic
+ * Spawns fn(arg) on the calling worker's own deque, in `frame`: no allocation, no atomic
  * read-modify-write. Must be called from a task running on a pool; from any other thread the task
  * is run later by tp_join() itself (serial semantics). Never blocks. With fn == NULL nothing is
- * spawned and the join returns EINVAL; task == NULL does nothing.
+ * spawned and the join returns EINVAL; frame == NULL does nothing.
  */
-TP__FORK_JOIN void tp_spawn(tp_task *task, tp_task_fn fn, void *arg);
+TP__FORK_JOIN void tp_spawn(tp_frame *frame, tp_task_fn fn, void *arg);
 
 /*
  * Waits for a spawned task and returns its code. If no thief took it, the caller pops it back and
  * runs it inline (no atomic read-modify-write); otherwise it runs the thief's spawned tasks while it
  * waits. Joins may come in any order; the most recent spawn first is the cheap case. Must be called
- * by the thread that spawned `task`. EINVAL for NULL, and for a frame spawned on a worker but
+ * by the thread that spawned `frame`. EINVAL for NULL, and for a frame spawned on a worker but
  * joined on a thread outside every pool, whether a thief has run it or not (the frame must still
  * be joined by its spawner).
  */
-TP__FORK_JOIN int tp_join(tp_task *task);
+TP__FORK_JOIN int tp_join(tp_frame *frame);
 
 #include "thread_pool_inline.h"
 
 #ifndef TP_NO_INLINE
-static inline void tp_spawn(tp_task *task, tp_task_fn fn, void *arg)
+static inline void tp_spawn(tp_frame *frame, tp_task_fn fn, void *arg)
 {
-	tp__spawn_inline(task, fn, arg);
+	tp__spawn_inline(frame, fn, arg);
 }
 
-static inline int tp_join(tp_task *task)
+static inline int tp_join(tp_frame *frame)
 {
-	return tp__join_inline(task);
+	return tp__join_inline(frame);
 }
 #endif
 
@@ -473,7 +473,6 @@ typedef struct tp_group {
 	void *head_;
 	int error_;
 	unsigned cancelled_;
-	size_t count_;
 } tp_group;
 
 /* Starts an empty group on `pool`. EINVAL for NULL arguments. */

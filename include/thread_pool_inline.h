@@ -120,7 +120,7 @@ static inline void *tp__deque_pop_private(struct tp__deque *q, const void *want)
  * thread pointer. */
 extern TP_API __thread struct tp__deque *tp__self_deque __attribute__((tls_model("initial-exec")));
 
-/* The states of a frame (tp_task.state_). */
+/* The states of a frame (tp_frame.state_). */
 enum tp__frame_state {
 	TP__FRAME_SPAWNED = 0,
 	TP__FRAME_DONE = 1,
@@ -128,32 +128,32 @@ enum tp__frame_state {
 };
 
 /* A deque item is a record (tp_enqueue) or a frame, whose pointer gets its lowest bit set. */
-static inline void *tp__item_of_frame(tp_task *t)
+static inline void *tp__item_of_frame(tp_frame *t)
 {
 	return (void *)((uintptr_t)t | 1u);
 }
 
-TP_API void tp__spawn_slow(tp_task *task, tp_task_fn fn, void *arg);
-TP_API int tp__join_slow(tp_task *task);
+TP_API void tp__spawn_slow(tp_frame *frame, tp_task_fn fn, void *arg);
+TP_API int tp__join_slow(tp_frame *frame);
 
 /*
  * The common spawn: on a worker, room in the deque, no thief waiting for work. The item goes to
  * the private part of the deque; the frame's fields are written after it, which is fine, as
  * nobody can see the item before the owner publishes it (a release store, later).
  */
-static inline void tp__spawn_inline(tp_task *task, tp_task_fn fn, void *arg)
+static inline void tp__spawn_inline(tp_frame *frame, tp_task_fn fn, void *arg)
 {
 	struct tp__deque *q = tp__self_deque;
 
-	if (__builtin_expect(q != 0 && task != 0 && fn != 0 && !tp__deque_requested(q), 1) &&
-	    __builtin_expect(tp__deque_push_private(q, tp__item_of_frame(task)), 1)) {
-		task->fn_ = fn;
-		task->arg_ = arg;
-		task->thief_ = 0;
-		task->state_ = TP__FRAME_SPAWNED;
+	if (__builtin_expect(q != 0 && frame != 0 && fn != 0 && !tp__deque_requested(q), 1) &&
+	    __builtin_expect(tp__deque_push_private(q, tp__item_of_frame(frame)), 1)) {
+		frame->fn_ = fn;
+		frame->arg_ = arg;
+		frame->thief_ = 0;
+		frame->state_ = TP__FRAME_SPAWNED;
 		return;
 	}
-	tp__spawn_slow(task, fn, arg);
+	tp__spawn_slow(frame, fn, arg);
 }
 
 /*
@@ -161,14 +161,14 @@ static inline void tp__spawn_inline(tp_task *task, tp_task_fn fn, void *arg)
  * can have seen it, so it is popped and run here without any atomic read-modify-write, and its
  * state is never looked at again (a frame is joined once).
  */
-static inline int tp__join_inline(tp_task *task)
+static inline int tp__join_inline(tp_frame *frame)
 {
 	struct tp__deque *q = tp__self_deque;
 
-	if (__builtin_expect(q != 0 && task != 0 && !tp__deque_requested(q), 1) &&
-	    __builtin_expect(tp__deque_pop_private(q, tp__item_of_frame(task)) != 0, 1))
-		return task->fn_(task->arg_);
-	return tp__join_slow(task);
+	if (__builtin_expect(q != 0 && frame != 0 && !tp__deque_requested(q), 1) &&
+	    __builtin_expect(tp__deque_pop_private(q, tp__item_of_frame(frame)) != 0, 1))
+		return frame->fn_(frame->arg_);
+	return tp__join_slow(frame);
 }
 
 #endif /* THREAD_POOL_INLINE_H */

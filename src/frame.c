@@ -29,7 +29,7 @@
 /* Spins of a leapfrogging joiner that found nothing to steal, before it yields its CPU. */
 #define JOIN_SPINS 256
 
-static int run_inline(tp_task *t)
+static int run_inline(tp_frame *t)
 {
 	int code = t->fn_(t->arg_);
 
@@ -39,42 +39,42 @@ static int run_inline(tp_task *t)
 }
 
 /* The rare cases of tp_spawn: outside every pool, bad input, a full deque, a thief wants work. */
-void tp__spawn_slow(tp_task *task, tp_task_fn fn, void *arg)
+void tp__spawn_slow(tp_frame *frame, tp_task_fn fn, void *arg)
 {
 	struct tp__worker *w = tp__self;
 
-	if (task == NULL)
+	if (frame == NULL)
 		return;
 	if (fn == NULL) {
 		/* Bad input: nothing to run; the join reports it. */
-		task->state_ = TP__FRAME_DONE;
-		task->result_ = EINVAL;
+		frame->state_ = TP__FRAME_DONE;
+		frame->result_ = EINVAL;
 		return;
 	}
-	task->fn_ = fn;
-	task->arg_ = arg;
-	task->thief_ = NULL;
+	frame->fn_ = fn;
+	frame->arg_ = arg;
+	frame->thief_ = NULL;
 	if (w == NULL) {
-		task->state_ = TP__FRAME_OUTSIDE;
+		frame->state_ = TP__FRAME_OUTSIDE;
 		return;
 	}
-	task->state_ = TP__FRAME_SPAWNED;
-	if (tp__deque_push(&w->deque, tp__item_of_frame(task)) != 0) {
+	frame->state_ = TP__FRAME_SPAWNED;
+	if (tp__deque_push(&w->deque, tp__item_of_frame(frame)) != 0) {
 		/* No memory to grow the deque: leave it to the join, as outside every pool (running
 		 * it here would run it before the rest of its parent, which may wait for it). */
-		task->state_ = TP__FRAME_OUTSIDE;
+		frame->state_ = TP__FRAME_OUTSIDE;
 		return;
 	}
 	if (tp__deque_requested(&w->deque))
 		tp__worker_publish(w);
 }
 
-void tp_spawn(tp_task *task, tp_task_fn fn, void *arg)
+void tp_spawn(tp_frame *frame, tp_task_fn fn, void *arg)
 {
-	tp__spawn_inline(task, fn, arg);
+	tp__spawn_inline(frame, fn, arg);
 }
 
-void tp__frame_run(struct tp__worker *w, tp_task *t)
+void tp__frame_run(struct tp__worker *w, tp_frame *t)
 {
 	int code;
 
@@ -93,7 +93,7 @@ void tp__frame_run(struct tp__worker *w, tp_task *t)
 }
 
 /* The frame was stolen: run the thief's work until the thief is done with ours. */
-static int join_stolen(struct tp__worker *w, tp_task *t)
+static int join_stolen(struct tp__worker *w, tp_frame *t)
 {
 	int spins = 0;
 
@@ -124,42 +124,42 @@ static int join_stolen(struct tp__worker *w, tp_task *t)
 
 /* The rare cases of tp_join: outside every pool, out-of-order joins, a thief wants work, a
  * stolen frame. */
-int tp__join_slow(tp_task *task)
+int tp__join_slow(tp_frame *frame)
 {
 	struct tp__worker *w = tp__self;
-	void *mine = tp__item_of_frame(task);
+	void *mine = tp__item_of_frame(frame);
 	unsigned state;
 
-	if (task == NULL)
+	if (frame == NULL)
 		return EINVAL;
 	/* acquire: a thief may have run it already; pairs with its release store of DONE. */
-	state = tp__load_acq_u32(&task->state_);
+	state = tp__load_acq_u32(&frame->state_);
 	if (state == TP__FRAME_OUTSIDE)
-		return run_inline(task);
+		return run_inline(frame);
 	/* Outside every pool, any other frame was spawned on a worker (or with fn NULL, whose
 	 * join is EINVAL too): this thread is not its spawner, stolen and finished or not. */
 	if (w == NULL)
 		return EINVAL;
 	/* Popped and run earlier by an out-of-order join, or by a thief. */
 	if (state == TP__FRAME_DONE)
-		return task->result_;
+		return frame->result_;
 	for (;;) {
 		void *item = tp__deque_take(&w->deque);
 
 		if (tp__deque_requested(&w->deque) && tp__deque_has_private(&w->deque))
 			tp__worker_publish(w);
 		if (item == mine)
-			return run_inline(task);
+			return run_inline(frame);
 		if (item == NULL)
-			return join_stolen(w, task);
-		/* Spawned after `task` by this same task (or a future it forked): ours to run. */
+			return join_stolen(w, frame);
+		/* Spawned after `frame` by this same task (or a future it forked): ours to run. */
 		tp__worker_run_item(w, item);
-		if (tp__load_acq_u32(&task->state_) == TP__FRAME_DONE)
-			return task->result_;
+		if (tp__load_acq_u32(&frame->state_) == TP__FRAME_DONE)
+			return frame->result_;
 	}
 }
 
-int tp_join(tp_task *task)
+int tp_join(tp_frame *frame)
 {
-	return tp__join_inline(task);
+	return tp__join_inline(frame);
 }

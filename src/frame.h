@@ -1,7 +1,7 @@
 /*
  * frame.h - caller-owned task frames (tp_spawn / tp_join) as deque items.
  *
- * A deque item is either a record (a tp_future, from tp_enqueue) or a frame (a tp_task in the
+ * A deque item is either a record (a tp_future, from tp_enqueue) or a frame (a tp_frame in the
  * spawning function's stack frame). Both are at least 8-byte aligned; a frame's item has its
  * lowest bit set.
  *
@@ -30,12 +30,12 @@ static inline bool tp__item_is_frame(const void *item)
 	return ((uintptr_t)item & 1u) != 0;
 }
 
-static inline tp_task *tp__item_frame(void *item)
+static inline tp_frame *tp__item_frame(void *item)
 {
-	return (tp_task *)((uintptr_t)item & ~(uintptr_t)1u);
+	return (tp_frame *)((uintptr_t)item & ~(uintptr_t)1u);
 }
 
 /* A thief (or a helper) runs a frame it took from a deque. */
-void tp__frame_run(struct tp__worker *w, tp_task *t);
+void tp__frame_run(struct tp__worker *w, tp_frame *t);
 
 #endif /* TP_FRAME_H */

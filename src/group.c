@@ -17,7 +17,6 @@ int tp_group_init(tp_group *group, tp_pool *pool)
 	group->head_ = NULL;
 	group->error_ = 0;
 	group->cancelled_ = 0;
-	group->count_ = 0;
 	return 0;
 }
 
@@ -35,7 +34,6 @@ int tp_group_spawn_ex(tp_group *group, tp_task_fn fn, void *arg, tp_drop_fn drop
 		return err;
 	f->group_next = group->head_;
 	group->head_ = f;
-	group->count_++;
 	return 0;
 }
 
@@ -73,7 +71,6 @@ int tp_group_wait(tp_group *group)
 	if (error == 0 && group->cancelled_)
 		error = ECANCELED;
 	group->head_ = NULL;
-	group->count_ = 0;
 	group->error_ = 0;
 	group->cancelled_ = 0;
 	return error;

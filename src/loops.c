@@ -227,7 +227,7 @@ static void acc_fini(struct range *r)
 static bool split(struct loop *l, size_t begin, size_t end, void *acc)
 {
 	struct range upper;
-	tp_task t;
+	tp_frame t;
 
 	TP__ASSERT(end - begin > l->grain && l->grain >= 1);
 	upper.loop = l;

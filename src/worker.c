@@ -222,7 +222,7 @@ static void run_record(struct tp__worker *w, struct tp_future *f)
 		run_record_as(w, f, false);
 }
 
-static __attribute__((noinline)) void run_frame_traced(struct tp__worker *w, tp_task *t)
+static __attribute__((noinline)) void run_frame_traced(struct tp__worker *w, tp_frame *t)
 {
 	uint64_t t0 = tp__trace_now();
 	/* Read now: the frame belongs to its spawner once it has run. */

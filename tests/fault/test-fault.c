@@ -739,7 +739,7 @@ static void group_inside(void)
  */
 static void spawn_frames(bool oldest_first)
 {
-	tp_task t[FRAMES];
+	tp_frame t[FRAMES];
 	long id0 = id_block(FRAMES);
 
 	fault_arm();
@@ -895,7 +895,7 @@ static tp_pool *load_pool;
 static int load_outer(void *arg)
 {
 	tp_future *kids[LOAD_KIDS];
-	tp_task t[LOAD_FRAMES];
+	tp_frame t[LOAD_FRAMES];
 	long f0;
 
 	test_inc(&runs[ID_OF(arg)]);

@@ -1631,7 +1631,7 @@ static int frame_fn(void *p)
 	INC(a->runs);
 	if (a->depth > 0) {
 		struct frame_arg kids[2];
-		tp_task t[2];
+		tp_frame t[2];
 
 		for (int k = 0; k < 2; k++) {
 			kids[k] = *a;
@@ -1657,7 +1657,7 @@ static int frame_fn(void *p)
 static void op_spawn(struct ctx *c, unsigned arg)
 {
 	struct frame_arg roots[MAX_SPAWN_ROOTS];
-	tp_task t[MAX_SPAWN_ROOTS];
+	tp_frame t[MAX_SPAWN_ROOTS];
 	int n = 1 + (int)(arg & 3), depth = (int)((arg >> 2) & 3);
 	bool reverse = (arg & 16) != 0;
 	long runs = 0, want = (long)n * ((2L << depth) - 1);
@@ -1726,7 +1726,7 @@ static void op_bad_args(struct ctx *c, unsigned arg)
 	tp_future *out[2];
 	struct acc res;
 	tp_group grp;
-	tp_task t;
+	tp_frame t;
 
 	switch (arg % 12) {
 	case 0:

@@ -228,7 +228,7 @@ static int frame_driver(void *arg)
 
 	r->driver = pthread_self();
 	for (; r->ran < r->trials && r->losses < MAX_LOSSES; r->ran++) {
-		tp_task t;
+		tp_frame t;
 
 		test_store(&r->started, 0);
 		test_store(&r->lost_now, 0);

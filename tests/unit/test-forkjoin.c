@@ -25,7 +25,7 @@ static int fib_n(void)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Recursive fib with frames: one local tp_task per call; fib(n-1) spawned, fib(n-2) inline.
+ * Recursive fib with frames: one local tp_frame per call; fib(n-1) spawned, fib(n-2) inline.
  * ------------------------------------------------------------------------------------------ */
 
 struct fib {
@@ -38,7 +38,7 @@ static int fib_frame(void *arg)
 {
 	struct fib *a = arg;
 	struct fib left, right;
-	tp_task t;
+	tp_frame t;
 	int code;
 
 	if (a->n < 2) {
@@ -135,7 +135,7 @@ struct codes {
 static int codes_task(void *arg)
 {
 	struct codes *c = arg;
-	tp_task a, b;
+	tp_frame a, b;
 
 	tp_spawn(&a, return_arg, (void *)(intptr_t)42);
 	tp_spawn(&b, return_arg, (void *)0);
@@ -170,7 +170,7 @@ struct ooo {
 static int out_of_order_task(void *arg)
 {
 	struct ooo *o = arg;
-	tp_task t[3];
+	tp_frame t[3];
 
 	for (int i = 0; i < 3; i++)
 		tp_spawn(&t[i], child_fn, &o->c[i]);
@@ -217,7 +217,7 @@ enum {
 };
 
 struct many {
-	tp_task *frames;
+	tp_frame *frames;
 	struct child *kids;
 	long bad_code;	 /* joins that returned another code than the child's */
 	long bad_output; /* children whose result was not there after the join */
@@ -247,7 +247,7 @@ static int many_task(void *arg)
 static void many_on(size_t threads)
 {
 	tp_pool *pool = test_pool_new(threads);
-	struct many m = { calloc(MANY, sizeof(tp_task)), calloc(MANY, sizeof(struct child)), 0, 0,
+	struct many m = { calloc(MANY, sizeof(tp_frame)), calloc(MANY, sizeof(struct child)), 0, 0,
 			  false };
 
 	assert_non_null(m.frames);
@@ -305,7 +305,7 @@ static int chain_frame(void *arg)
 {
 	struct chain *c = arg;
 	struct chain next;
-	tp_task t;
+	tp_frame t;
 
 	if (c->depth == 0) {
 		c->result = 1;
@@ -365,7 +365,7 @@ static int comb_frame(void *arg)
 	struct comb *c = arg;
 	struct comb deep = { c->depth - 1, c->spawn_deep, 0, 0 };
 	struct fib small = { COMB_SMALL, 0, 0 };
-	tp_task t;
+	tp_frame t;
 	int code;
 
 	if (c->depth == 0) {
@@ -442,7 +442,7 @@ static int where_fn(void *arg)
 static void outside_checks(int *bad)
 {
 	struct where w[3];
-	tp_task t[3];
+	tp_frame t[3];
 	struct fib f = { 20, 0, 0 };
 
 	for (int i = 0; i < 3; i++) {
@@ -477,7 +477,7 @@ static void forkjoin_outside_pool_runs_in_join(void **state)
 	tp_pool *pool = test_pool_new(2); /* a pool exists, but these threads are not its workers */
 	struct where w = { pthread_self(), 0, 0 };
 	int bad_main = 0, bad_thread = 0;
-	tp_task t;
+	tp_frame t;
 	pthread_t th;
 
 	(void)state;
@@ -530,7 +530,7 @@ static int mix_task(void *arg)
 	for (int order = 0; order < 4; order++) {
 		struct fib a = { 15, 0, 0 }, b = { 14, 0, 0 };
 		struct fut_in_frame c = { m->pool, { 12, 0, 0 }, -1 };
-		tp_task ta, tc;
+		tp_frame ta, tc;
 		tp_future *fb;
 		int ca = -1, cb = -1, cc = -1;
 
@@ -605,7 +605,7 @@ static int node_frame(void *arg)
 	struct node *n = arg;
 	uint64_t rng = n->tree->seed ^ ((uint64_t)n->index * 0x9E3779B97F4A7C15u);
 	struct node kids[2];
-	tp_task t[2];
+	tp_frame t[2];
 	int nk = 0;
 
 	test_inc(&n->tree->runs[n->index]);
@@ -667,7 +667,7 @@ struct bad_input {
 static int bad_input_task(void *arg)
 {
 	struct bad_input *b = arg;
-	tp_task t;
+	tp_frame t;
 
 	b->join_null = tp_join(NULL);
 	tp_spawn(NULL, bad_input_task, arg); /* does nothing */
@@ -703,7 +703,7 @@ static void forkjoin_bad_input_is_einval(void **state)
 
 struct stolen {
 	tp_pool *pool;
-	tp_task *frame;	   /* handed to the test thread (atomic) */
+	tp_frame *frame;	   /* handed to the test thread (atomic) */
 	long runs;	   /* atomic */
 	pthread_t spawner; /* the worker that spawned the frame */
 	pthread_t ran_on;  /* where the frame ran */
@@ -728,7 +728,7 @@ static int stolen_spawner_task(void *arg)
 	struct stolen *s = arg;
 	double end = test_now_ms() + 5000;
 	tp_future *nudge;
-	tp_task t;
+	tp_frame t;
 
 	s->spawner = pthread_self();
 	tp_spawn(&t, stolen_frame_fn, s);
@@ -757,7 +757,7 @@ static void forkjoin_join_outside_pool_of_stolen_frame_einval(void **state)
 	struct stolen s = { 0 };
 	double end = test_now_ms() + 10000;
 	tp_future *f;
-	tp_task *frame;
+	tp_frame *frame;
 
 	(void)state;
 	s.pool = test_pool_new(2);

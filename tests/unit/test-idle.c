@@ -103,7 +103,7 @@ static void tree_child(long depth, int how)
 		break;
 	}
 	default: {
-		tp_task t;
+		tp_frame t;
 
 		tp_spawn(&t, tree_task, child);
 		if (test_rand(&tree_rng) % 2)

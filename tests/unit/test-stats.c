@@ -118,7 +118,7 @@ static int forking_task(void *arg)
 {
 	tp_pool *pool = arg;
 	tp_group g;
-	tp_task t[FRAMES_PER_TASK];
+	tp_frame t[FRAMES_PER_TASK];
 
 	test_inc(&records_ran);
 	for (int i = 0; i < FORK_ENQUEUE; i++)

@@ -632,7 +632,7 @@ static int y_task(void *arg)
 static int x_task(void *arg)
 {
 	struct joincase *jc = arg;
-	tp_task y[N_Y];
+	tp_frame y[N_Y];
 
 	jc->x_thread = pthread_self();
 	test_store(&jc->x_started, 1);
@@ -666,7 +666,7 @@ static int noop_task(void *arg)
 }
 
 /* P joins X: phase 1 (and p_joining set meanwhile) if X started elsewhere, else phase 2. */
-static void p_join_x(struct joincase *jc, tp_task *x)
+static void p_join_x(struct joincase *jc, tp_frame *x)
 {
 	if (test_load(&jc->x_started) != 0) {
 		test_store(&jc->p_joining, 1);
@@ -682,7 +682,7 @@ static void p_join_x(struct joincase *jc, tp_task *x)
 static int p_task(void *arg)
 {
 	struct joincase *jc = arg;
-	tp_task x;
+	tp_frame x;
 
 	double t0;
 
@@ -693,7 +693,7 @@ static int p_task(void *arg)
 	 * is what a real task would be doing) so that a request is answered. */
 	t0 = test_now_ms();
 	while (test_load(&jc->x_started) == 0 && test_now_ms() - t0 < 200) {
-		tp_task d;
+		tp_frame d;
 
 		tp_spawn(&d, noop_task, NULL);
 		(void)tp_join(&d);
@@ -770,12 +770,12 @@ static int x_quick_task(void *arg)
 static int p_quick_task(void *arg)
 {
 	struct joincase *jc = arg;
-	tp_task x;
+	tp_frame x;
 
 	jc->p_thread = pthread_self();
 	tp_spawn(&x, x_quick_task, jc);
 	for (int i = 0; i < 100000 && test_load(&jc->x_started) == 0; i++) {
-		tp_task d;
+		tp_frame d;
 
 		tp_spawn(&d, noop_task, NULL);
 		(void)tp_join(&d);
