@@ -50,13 +50,22 @@ extern "C" {
 #define TP_API
 #endif
 
+/*
+ * The version of this header (semantic versioning: before 1.0 a minor version may change the API;
+ * the library's soname changes whenever its ABI does). tp_version() returns the version of the
+ * library actually loaded, which may be newer than the header a program was compiled with.
+ */
 #define TP_VERSION_MAJOR 0
 #define TP_VERSION_MINOR 3
 #define TP_VERSION_PATCH 0
+#define TP_VERSION_STRING "0.3.0"
 
 typedef struct tp_pool tp_pool;
 typedef struct tp_future tp_future;
 typedef struct tp_logger tp_logger;
+
+/* The loaded library's version, as "MAJOR.MINOR.PATCH" (static storage). Never fails. */
+TP_API const char *tp_version(void);
 
 /* ------------------------------------------------------------------------------------------------
  * Tasks

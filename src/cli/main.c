@@ -1,11 +1,12 @@
 /*
- * main.c - the `thread_pool` program: the reference design's `python -m thread_pool`.
+ * main.c - the demo program (installed as tpool-demo): the reference design's
+ * `python -m thread_pool`.
  *
  * Runs the parallel-processing example: N items processed on a pool, each task logging
  * "Processing item i" through the logger and simulating work by sleeping, then prints the results
  * (item * 10) in submission order:
  *
- *	$ thread_pool --items 5 --work-ms 1
+ *	$ tpool-demo --items 5 --work-ms 1
  *	Results: [0, 10, 20, 30, 40]
  *
  * Exit status: 0 on success, 1 if the pool fails or a result is wrong, 2 for bad options.
@@ -21,7 +22,11 @@
 
 #include "thread_pool.h"
 
-#define PROGRAM	    "thread_pool"
+/* Its installed name (meson.build passes it). */
+#ifndef TP_DEMO_NAME
+#define TP_DEMO_NAME "tpool-demo"
+#endif
+#define PROGRAM	    TP_DEMO_NAME
 #define MAX_ITEMS   10000000UL
 #define MAX_WORK_MS 3600000UL
 
@@ -50,6 +55,7 @@ static void usage(FILE *out)
 		"                         JSON: open it in Perfetto, or draw it with tp-trace)\n"
 		"  -s, --stats            print the pool's counters per worker at the end\n"
 		"  -h, --help             show this help and exit\n"
+		"  -V, --version          show the library's version and exit\n"
 		"\n"
 		"Exit status: 0 on success, 1 on a runtime failure, 2 for bad options.\n");
 }
@@ -156,6 +162,7 @@ int main(int argc, char **argv)
 		{ "trace", required_argument, NULL, 'T' },
 		{ "stats", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long threads = 0, items = 10, work_ms = 100;
@@ -172,7 +179,7 @@ int main(int argc, char **argv)
 	int failures = 0;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "t:n:w:l:T:sh", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "t:n:w:l:T:shV", options, NULL)) != -1) {
 		switch (opt) {
 		case 't':
 			if (parse_count(optarg, TP_POOL_MAX_THREADS, &threads))
@@ -202,6 +209,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			/* The library's, which may be newer than the header this was compiled with. */
+			printf(PROGRAM " %s\n", tp_version());
 			return 0;
 		default: /* getopt_long has printed the reason */
 			fprintf(stderr, "Try '" PROGRAM " --help' for more information.\n");
