@@ -55,9 +55,9 @@ extern "C" {
  * the library's soname changes whenever its ABI does). tp_version() returns the version of the
  * library actually loaded, which may be newer than the header a program was compiled with.
  */
-#define TP_VERSION_MAJOR 0
-#define TP_VERSION_MINOR 3
-#define TP_VERSION_PATCH 0
+#define TP_VERSION_MAJOR  0
+#define TP_VERSION_MINOR  3
+#define TP_VERSION_PATCH  0
 #define TP_VERSION_STRING "0.3.0"
 
 typedef struct tp_pool tp_pool;

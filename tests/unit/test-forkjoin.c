@@ -703,7 +703,7 @@ static void forkjoin_bad_input_is_einval(void **state)
 
 struct stolen {
 	tp_pool *pool;
-	tp_frame *frame;	   /* handed to the test thread (atomic) */
+	tp_frame *frame;   /* handed to the test thread (atomic) */
 	long runs;	   /* atomic */
 	pthread_t spawner; /* the worker that spawned the frame */
 	pthread_t ran_on;  /* where the frame ran */
