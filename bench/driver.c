@@ -808,6 +808,12 @@ static void print_table(const struct kernel_result *kr)
 		if (runtime_selected(r) && !(runtimes[r].kernels & BENCH_K(k)))
 			printf("%-12s %7s   not run: %s\n", runtimes[r].name, "-",
 			       runtimes[r].skip_reason);
+	/* A peer that was asked for but is missing says so here, where the comparison is read. */
+	for (int r = 0; r < N_RUNTIMES; r++)
+		if (opt.runtimes[r] && !runtimes[r].available)
+			printf("%-12s %7s   %s: %s\n", runtimes[r].name, "-",
+			       runtimes[r].configured ? "does not run" : "not built",
+			       runtimes[r].configured ? runtimes[r].path : runtimes[r].why_not);
 	static const char *const notes[BENCH_KERNEL_COUNT] = {
 		[BENCH_FIB] =
 			"thread_pool: futures (tp_enqueue + tp_future_wait); tp_spawn: frames "
