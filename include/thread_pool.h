@@ -300,8 +300,8 @@ TP_API int tp_pool_stats(const tp_pool *pool, tp_stats *out);
  * in the environment changes that), later ones are counted in the file as dropped. The
  * environment variable TP_TRACE=path starts a trace at pool creation, written to path when the
  * pool is shut down. When no trace runs, recording costs one predictable branch per event.
- * Returns 0, EINVAL (NULL arguments), EBUSY (a trace of this pool already runs), ESHUTDOWN, or
- * ENOMEM.
+ * Returns 0, EINVAL (NULL arguments, an empty path), EBUSY (a trace of this pool already
+ * runs), ESHUTDOWN, or ENOMEM.
  */
 TP_API int tp_pool_trace_start(tp_pool *pool, const char *path);
 

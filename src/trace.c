@@ -89,9 +89,12 @@ static uint64_t env_max_events(void)
 
 	if (s == NULL || *s == '\0')
 		return DEFAULT_MAX_EVENTS;
+	/* Decimal digits only (strtoull alone would take " -5" as a huge count). */
+	if (strspn(s, "0123456789") != strlen(s))
+		return DEFAULT_MAX_EVENTS;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v == 0 || s[0] == '-')
+	if (errno != 0 || *end != '\0' || v == 0)
 		return DEFAULT_MAX_EVENTS;
 	return v;
 }
