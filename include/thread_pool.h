@@ -9,6 +9,9 @@
  *    return NULL and set errno.
  *  - A function that fails has had no effect: a refused task never runs, nothing was allocated.
  *  - Nothing here calls abort() or exit(); bad input is reported as EINVAL, never a crash.
+ *    Misuse that cannot be told from valid use (a future released once too often, a frame
+ *    joined twice or after its storage went away) is undefined; the runtime's assert()s, and
+ *    those of the inline fork-join paths in a program built without NDEBUG, may catch some.
  *  - A task must return to the runtime that called it: leaving it by longjmp(), pthread_exit(),
  *    thread cancellation or a C++ exception is undefined (the worker, or the thread that ran it
  *    in tp_future_wait_nohelp(), never finishes the task; its future stays RUNNING and a
