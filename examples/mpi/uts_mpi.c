@@ -321,7 +321,7 @@ struct engine {
 	struct rank_ctx *r;
 	tp_pool *pool;
 	int rank, nranks, steal;
-	long poll_us;
+	long poll_us, idle_poll_us;
 	tp_future **drainers; /* one slot per worker; NULL: free */
 	struct pending_send *sends;
 	size_t nsends, cap_sends;
@@ -368,15 +368,16 @@ static void reap_sends(struct engine *e)
 	}
 }
 
-/* Receives and handles the messages that have arrived. */
-static void poll_messages(struct engine *e)
+/* Receives and handles the messages that have arrived; returns how many. */
+static int poll_messages(struct engine *e)
 {
-	for (int budget = 64; budget > 0; budget--) {
+	int handled = 0;
+	for (; handled < 64; handled++) {
 		int flag = 0, n = 0;
 		MPI_Status st;
 		MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st);
 		if (!flag)
-			return;
+			break;
 		MPI_Get_count(&st, MPI_UINT64_T, &n);
 		uint64_t one, *buf = n > 0 ? malloc((size_t)n * sizeof *buf) : &one;
 		if (!buf) {
@@ -421,6 +422,7 @@ static void poll_messages(struct engine *e)
 		if (n > 0)
 			free(buf);
 	}
+	return handled;
 }
 
 /* Releases the futures of finished drainers; returns how many still run. */
@@ -459,10 +461,12 @@ static size_t start_drainers(struct engine *e, size_t running)
 	return running;
 }
 
-/* Sleeps until a drainer ends or --poll-us pass. */
-static void nap(struct engine *e, size_t running)
+/* Sleeps until a drainer ends or --poll-us pass. A rank with nothing to run sleeps longer and
+ * longer while no message comes (up to 8 times --poll-us): it only has refusals to give. */
+static void nap(struct engine *e, size_t running, int quiet)
 {
 	if (running > 0) {
+		e->idle_poll_us = e->poll_us;
 		for (size_t i = 0; i < e->r->workers; i++) {
 			if (e->drainers[i]) {
 				struct timespec dl = deadline_in_us(e->poll_us);
@@ -471,7 +475,11 @@ static void nap(struct engine *e, size_t running)
 			}
 		}
 	}
-	sleep_us(e->poll_us);
+	if (!quiet)
+		e->idle_poll_us = e->poll_us;
+	sleep_us(e->idle_poll_us);
+	if (quiet && e->idle_poll_us < 8 * e->poll_us)
+		e->idle_poll_us *= 2;
 }
 
 /* The traversal, from the main thread, until global termination. */
@@ -483,7 +491,7 @@ static void traverse(struct engine *e, uint64_t t_start)
 	uint64_t active_since = t_start, cpu0 = thread_cpu_ns();
 
 	for (;;) {
-		poll_messages(e);
+		int got = poll_messages(e);
 		reap_sends(e);
 		size_t running = reap_drainers(e);
 		running = start_drainers(e, running);
@@ -527,7 +535,7 @@ static void traverse(struct engine *e, uint64_t t_start)
 				       &wave);
 			wave_pending = 1;
 		}
-		nap(e, running);
+		nap(e, running, !got);
 	}
 	e->st.main_cpu_ns = thread_cpu_ns() - cpu0;
 }
