@@ -234,16 +234,21 @@ static int tasks_iteration(void *arg)
 {
 	struct edge_arg *e = arg; /* e[0]: top, e[1]: bottom */
 	struct grid *g = e[0].g;
+	int both = e[0].both;
 	tp_frame bottom, interior;
 	int rc = 0;
 
-	if (!e[0].both)
+	if (both) { /* one row: one task does both exchanges */
+		tp_spawn(&interior, interior_task, g);
+		rc |= edge_task(&e[0]);
+		rc |= tp_join(&interior);
+	} else {
 		tp_spawn(&bottom, edge_task, &e[1]);
-	tp_spawn(&interior, interior_task, g);
-	rc |= edge_task(&e[0]);
-	rc |= tp_join(&interior);
-	if (!e[0].both)
+		tp_spawn(&interior, interior_task, g);
+		rc |= edge_task(&e[0]);
+		rc |= tp_join(&interior);
 		rc |= tp_join(&bottom);
+	}
 	return rc ? EIO : 0;
 }
 
@@ -425,6 +430,13 @@ static int parse(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* Ends every rank at once (after an error that leaves the ranks out of step). */
+static _Noreturn void give_up(void)
+{
+	MPI_Abort(MPI_COMM_WORLD, 1);
+	exit(1); /* MPI_Abort does not return; its declaration does not say so */
+}
+
 /* Ends the program on every rank with the same status (MPI_Finalize first). */
 static int finish(int status)
 {
@@ -512,7 +524,7 @@ int main(int argc, char **argv)
 	tp_pool_destroy(pool);
 	if (rc) {
 		fprintf(stderr, "heat_mpi: rank %d: %s\n", rank, strerror(rc));
-		MPI_Abort(MPI_COMM_WORLD, 1);
+		give_up();
 	}
 
 	/* The times of the slowest rank, the halo waits and main-thread CPU summed over ranks. */
@@ -530,7 +542,7 @@ int main(int argc, char **argv)
 			all = malloc((size_t)o.ny * g.stride * sizeof *all);
 			if (!counts || !displs || !all) {
 				fprintf(stderr, "heat_mpi: out of memory for the gather\n");
-				MPI_Abort(MPI_COMM_WORLD, 1);
+				give_up();
 			}
 			for (int r = 0; r < nranks; r++) {
 				int r0 = (int)((long)r * o.ny / nranks);

@@ -238,11 +238,12 @@ static __attribute__((noinline)) int node_fork(struct node *a, int n)
 		a->count = serial_subtree(&a->r->tree, a->state);
 		return 0;
 	}
-	for (int k = 0; k < n; k++) {
+	int k = 0;
+	for (; k < n; k++) {
 		kids[k] = (struct node){ a->r, bench_uts_child(a->state, k), a->depth_left - 1, 0 };
 		tp_spawn(&frames[k], node_task, &kids[k]);
 	}
-	for (int k = n - 1; k >= 0; k--) { /* newest first: on top of this worker's deque */
+	while (k-- > 0) { /* newest first: on top of this worker's deque */
 		rc |= tp_join(&frames[k]);
 		count += kids[k].count;
 	}
@@ -299,6 +300,14 @@ static int drainer(void *p)
 
 /* ---- the main thread's side: messages, stealing, termination ---- */
 
+/* Ends every rank: something this example cannot go on without failed (out of memory). */
+static _Noreturn void give_up(int rank, const char *what)
+{
+	fprintf(stderr, "uts_mpi: rank %d: %s\n", rank, what);
+	MPI_Abort(MPI_COMM_WORLD, 1);
+	exit(1); /* MPI_Abort does not return; its declaration does not say so */
+}
+
 struct pending_send {
 	MPI_Request req;
 	uint64_t *buf; /* freed when the send completes */
@@ -339,8 +348,10 @@ static int add_send(struct engine *e, uint64_t *buf, size_t n, int dest, int tag
 	if (e->nsends == e->cap_sends) {
 		size_t cap = e->cap_sends ? e->cap_sends * 2 : 16;
 		struct pending_send *s = realloc(e->sends, cap * sizeof *s);
-		if (!s)
+		if (!s) {
+			free(buf);
 			return ENOMEM;
+		}
 		e->sends = s;
 		e->cap_sends = cap;
 	}
@@ -380,10 +391,8 @@ static int poll_messages(struct engine *e)
 			break;
 		MPI_Get_count(&st, MPI_UINT64_T, &n);
 		uint64_t one, *buf = n > 0 ? malloc((size_t)n * sizeof *buf) : &one;
-		if (!buf) {
-			fprintf(stderr, "uts_mpi: rank %d: out of memory for a message\n", e->rank);
-			MPI_Abort(MPI_COMM_WORLD, 1);
-		}
+		if (!buf)
+			give_up(e->rank, "out of memory for a message");
 		MPI_Recv(buf, n, MPI_UINT64_T, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD,
 			 MPI_STATUS_IGNORE);
 		e->st.msgs_recv++;
@@ -392,11 +401,8 @@ static int poll_messages(struct engine *e)
 			e->st.steals++;
 			e->st.stolen_states += (uint64_t)n;
 			e->asking = 0;
-			if (bag_push(&e->r->bag, buf, (size_t)n) != 0) {
-				fprintf(stderr, "uts_mpi: rank %d: out of memory for the bag\n",
-					e->rank);
-				MPI_Abort(MPI_COMM_WORLD, 1);
-			}
+			if (bag_push(&e->r->bag, buf, (size_t)n) != 0)
+				give_up(e->rank, "out of memory for the bag");
 		} else if (st.MPI_TAG == TAG_REFUSE) {
 			e->ctrl_recv++;
 			e->st.refusals++;
@@ -414,10 +420,8 @@ static int poll_messages(struct engine *e)
 			} else {
 				rc = add_send(e, NULL, 0, st.MPI_SOURCE, TAG_REFUSE);
 			}
-			if (rc) {
-				fprintf(stderr, "uts_mpi: rank %d: out of memory\n", e->rank);
-				MPI_Abort(MPI_COMM_WORLD, 1);
-			}
+			if (rc)
+				give_up(e->rank, "out of memory for a send");
 		}
 		if (n > 0)
 			free(buf);
@@ -510,7 +514,7 @@ static void traverse(struct engine *e, uint64_t t_start)
 			if (victim >= e->rank)
 				victim++;
 			if (add_send(e, NULL, 0, victim, TAG_REQUEST) != 0)
-				MPI_Abort(MPI_COMM_WORLD, 1);
+				give_up(e->rank, "out of memory for a send");
 			e->st.requests++;
 			e->asking = 1;
 		}
@@ -749,15 +753,10 @@ int main(int argc, char **argv)
 	uint64_t *first = malloc((size_t)(c1 - c0 + 1) * sizeof *first);
 	int local_fail = !pool || !e.drainers || !e.ctrl_sent_to || !first;
 	if (!local_fail) {
-		for (int i = c0; i < c1; i++)
-			first[i - c0] = bench_uts_child(r.tree.seed, i);
 		/* Pushed last child first, so that the drainers (popping the top) begin with
 		 * the block's first child and the thieves get its last ones. */
-		for (int i = 0, n = c1 - c0; i < n / 2; i++) {
-			uint64_t t = first[i];
-			first[i] = first[n - 1 - i];
-			first[n - 1 - i] = t;
-		}
+		for (int i = c1 - 1, j = 0; i >= c0; i--, j++)
+			first[j] = bench_uts_child(r.tree.seed, i);
 		local_fail = c1 > c0 && bag_push(&r.bag, first, (size_t)(c1 - c0)) != 0;
 	}
 	free(first);
@@ -767,6 +766,9 @@ int main(int argc, char **argv)
 		if (local_fail)
 			fprintf(stderr, "uts_mpi: rank %d: out of memory or no pool\n", rank);
 		tp_pool_destroy(pool);
+		free(e.drainers);
+		free(e.ctrl_sent_to);
+		free(r.bag.v);
 		return finish(1);
 	}
 	if (rank == 0)
