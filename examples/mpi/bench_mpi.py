@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,6 +41,24 @@ def parse_result(text, prefix):
                         out[k] = v
             return out
     return None
+
+
+def busy_cpu_seconds():
+    """CPU time the whole machine has spent busy since boot (/proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds():
+    """CPU time of this script and of every process it has waited for (the runs)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def grid_of(cores):
@@ -143,6 +162,7 @@ def main():
 
     runs = []  # (round, config, result)
     t_start = time.time()
+    busy0, own0 = busy_cpu_seconds(), own_cpu_seconds()
     for rnd in range(args.repeat + 1):
         order = configs if rnd % 2 == 0 else list(reversed(configs))
         for kind, mode, ranks, threads in order:
@@ -163,6 +183,13 @@ def main():
         sys.stderr.write("bench-mpi: round %d/%d done (%.0f s)\n" %
                          (rnd, args.repeat, time.time() - t_start))
 
+    elapsed = time.time() - t_start
+    others = None
+    busy1 = busy_cpu_seconds()
+    if busy0 is not None and busy1 is not None and elapsed > 0:
+        others = max(0.0, ((busy1 - busy0) - (own_cpu_seconds() - own0)) /
+                     (elapsed * os.cpu_count()))
+
     def select(kind, mode, ranks, threads):
         return [x for x in runs if x["kind"] == kind and x["mode"] == mode and
                 x["ranks"] == ranks and x["threads"] == threads]
@@ -177,7 +204,7 @@ def main():
            "messages", "main cpu"))
     if base:
         vals = list(base.values())
-        print("%-6s %-7s %7.1f ms %12s ms %9s %6s %7s %7s %10s %9s" %
+        print("%-6s %-8s%7.1f ms %12s ms %9s %6s %7s %7s %10s %9s" %
               ("1x%d" % args.cores, "tp_spawn", med(vals) * 1e3, fmt_range(vals, 1e3),
                "1.00", "-", "-", "-", "-", "-"))
     for ranks, threads in grid:
@@ -242,6 +269,11 @@ def main():
           "rows were done; tasks-call-mpi: the edge tasks' time waiting for their messages "
           "(each holding a worker). main cpu: the main thread's CPU time per iteration.")
     print()
+    print("bench-mpi: %d runs in %.0f s" % (len(runs), elapsed))
+    if others is not None:
+        print("bench-mpi: other processes used %.0f%% of the machine meanwhile%s" %
+              (100 * others, " (WARNING: the figures are disturbed; rerun on a quiet machine)"
+               if others > 0.25 else ""))
     print("bench-mpi: " + NOTE)
 
     doc = {
@@ -252,6 +284,8 @@ def main():
         "config": {"grid": grid, "repeat": args.repeat, "uts_size": args.size,
                    "heat": {"nx": args.heat_nx, "ny": args.heat_ny,
                             "iters": args.heat_iters}},
+        "elapsed_s": elapsed,
+        "other_load": others,
         "tp_spawn_uts_s": sorted(base.values()),
         "uts": rows_uts,
         "heat": rows_heat,
