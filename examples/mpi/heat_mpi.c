@@ -280,19 +280,30 @@ static int run(struct grid *g, tp_pool *pool, const struct options *o, struct ti
 			if (!inner)
 				return errno;
 			/* The progress loop: test the exchange, sleep on the interior's future
-			 * for a few microseconds (or less, if it finishes), test again. */
+			 * (until it finishes, or for `nap` microseconds), test again. The nap
+			 * doubles while nothing completes, up to 64 polls' worth: each wake-up
+			 * takes a core from the workers for a moment. Once the interior is done
+			 * the halos are all that is left: short naps again. */
 			int done = n == 0;
 			uint64_t inner_done_at = 0;
+			long nap = g->poll_us;
 			while (!done) {
 				MPI_Testall(n, req, &done, st);
 				if (done)
 					break;
 				if (!inner_done_at) {
-					struct timespec dl = deadline_in_us(g->poll_us);
-					if (tp_future_wait_until(inner, &dl) != ETIMEDOUT)
+					struct timespec dl = deadline_in_us(nap);
+					if (tp_future_wait_until(inner, &dl) != ETIMEDOUT) {
 						inner_done_at = now_ns();
+						nap = g->poll_us;
+						continue;
+					}
+					if (nap < 64 * g->poll_us)
+						nap *= 2;
 				} else {
-					sleep_us(g->poll_us);
+					sleep_us(nap);
+					if (nap < 8 * g->poll_us)
+						nap *= 2;
 				}
 			}
 			if (inner_done_at)
