@@ -24,8 +24,9 @@
  *   would spin on a core that the rank's workers (or, on one machine, the other ranks) need.
  *   - A rank with no work (bag empty, no drainer running) sends ONE steal request at a time, to a
  *     random other rank.
- *   - A rank asked for work answers with the older half of its bag (the states put there first,
- *     nearest the root: the largest expected subtrees), or with a refusal if the bag is empty.
+ *   - A rank asked for work answers with the older half of its bag, rounded down (the states put
+ *     there first, nearest the root: the largest expected subtrees), or with a refusal if it has
+ *     fewer than two states.
  *   - Termination: every rank counts the work messages it sent and received. Whenever a rank is
  *     idle and has no wave pending, it contributes its two counters to the next wave, a
  *     non-blocking MPI_Iallreduce (all ranks take part in every wave, in order). The traversal is
@@ -175,12 +176,14 @@ static size_t bag_pop(struct bag *b, uint64_t *out, size_t max, size_t workers)
 	return k;
 }
 
-/* Takes the older half of the bag (rounded up) into a new array; *n = 0 and NULL if empty. */
+/* Takes the older half of the bag (rounded down: a last state stays) into a new array; *n = 0 and
+ * NULL if the bag has fewer than two. Where the tree thins out to a few states, giving the last
+ * one away would only move the one path left from rank to rank, a message's delay each time. */
 static uint64_t *bag_take_oldest_half(struct bag *b, size_t *n)
 {
 	uint64_t *out = NULL;
 	pthread_mutex_lock(&b->mu);
-	size_t live = b->hi - b->lo, k = (live + 1) / 2;
+	size_t live = b->hi - b->lo, k = live / 2;
 	if (k > 0 && (out = malloc(k * sizeof *out)) != NULL) {
 		memcpy(out, b->v + b->lo, k * sizeof *out);
 		b->lo += k;
@@ -465,8 +468,9 @@ static size_t start_drainers(struct engine *e, size_t running)
 	return running;
 }
 
-/* Sleeps until a drainer ends or --poll-us pass. A rank with nothing to run sleeps longer and
- * longer while no message comes (up to 8 times --poll-us): it only has refusals to give. */
+/* Sleeps until a drainer ends or --poll-us pass. A rank with nothing to run and no steal
+ * request out sleeps longer and longer while no message comes (up to 8 times --poll-us): it
+ * only has refusals to give. */
 static void nap(struct engine *e, size_t running, int quiet)
 {
 	if (running > 0) {
@@ -495,7 +499,7 @@ static void traverse(struct engine *e, uint64_t t_start)
 	uint64_t active_since = t_start, cpu0 = thread_cpu_ns();
 
 	for (;;) {
-		int got = poll_messages(e);
+		int got = poll_messages(e) || e->asking;
 		reap_sends(e);
 		size_t running = reap_drainers(e);
 		running = start_drainers(e, running);
