@@ -333,7 +333,7 @@ struct engine {
 	struct rank_ctx *r;
 	tp_pool *pool;
 	int rank, nranks, steal;
-	long poll_us, idle_poll_us;
+	long poll_us, nap_us;
 	tp_future **drainers; /* one slot per worker; NULL: free */
 	struct pending_send *sends;
 	size_t nsends, cap_sends;
@@ -468,26 +468,26 @@ static size_t start_drainers(struct engine *e, size_t running)
 	return running;
 }
 
-/* Sleeps until a drainer ends or --poll-us pass. A rank with nothing to run and no steal
- * request out sleeps longer and longer while no message comes (up to 8 times --poll-us): it
- * only has refusals to give. */
+/* Sleeps for the current nap: on a drainer's future (returning early if it ends) when the rank
+ * has work, else in nanosleep(). The nap is --poll-us after a message or while a steal request
+ * is out, and doubles while none comes, up to 8 times --poll-us: every wake-up costs a moment of
+ * a core that the workers (or, on one machine, the other ranks) could use, and a rank that
+ * nobody writes to has nothing to answer. */
 static void nap(struct engine *e, size_t running, int quiet)
 {
-	if (running > 0) {
-		e->idle_poll_us = e->poll_us;
-		for (size_t i = 0; i < e->r->workers; i++) {
-			if (e->drainers[i]) {
-				struct timespec dl = deadline_in_us(e->poll_us);
-				tp_future_wait_until(e->drainers[i], &dl);
-				return;
-			}
+	if (!quiet || e->nap_us < e->poll_us)
+		e->nap_us = e->poll_us;
+	long us = e->nap_us;
+	if (quiet && e->nap_us < 8 * e->poll_us)
+		e->nap_us *= 2;
+	for (size_t i = 0; running > 0 && i < e->r->workers; i++) {
+		if (e->drainers[i]) {
+			struct timespec dl = deadline_in_us(us);
+			tp_future_wait_until(e->drainers[i], &dl);
+			return;
 		}
 	}
-	if (!quiet)
-		e->idle_poll_us = e->poll_us;
-	sleep_us(e->idle_poll_us);
-	if (quiet && e->idle_poll_us < 8 * e->poll_us)
-		e->idle_poll_us *= 2;
+	sleep_us(us);
 }
 
 /* The traversal, from the main thread, until global termination. */
@@ -747,6 +747,7 @@ int main(int argc, char **argv)
 			    .nranks = nranks,
 			    .steal = o.steal,
 			    .poll_us = o.poll_us,
+			    .nap_us = o.poll_us,
 			    .seed = 0x9e3779b9u * (unsigned)(rank + 1) };
 	e.drainers = calloc(r.workers ? r.workers : 1, sizeof *e.drainers);
 	e.ctrl_sent_to = calloc((size_t)nranks, sizeof *e.ctrl_sent_to);
