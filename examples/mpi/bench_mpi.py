@@ -118,9 +118,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=5, help="kept rounds (default 5)")
     ap.add_argument("--size", default="default", choices=["small", "default", "large"],
                     help="the uts tree (default: default, 13.4M nodes)")
-    ap.add_argument("--heat-nx", type=int, default=2048)
-    ap.add_argument("--heat-ny", type=int, default=1024)
-    ap.add_argument("--heat-iters", type=int, default=100)
+    ap.add_argument("--heat-nx", type=int, default=2048, help="heat: points per row (2048)")
+    ap.add_argument("--heat-ny", type=int, default=1024, help="heat: rows (1024)")
+    ap.add_argument("--heat-iters", type=int, default=100, help="heat: iterations (100)")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
     ap.add_argument("--json", default=None,
                     help="write every figure here (default: BUILD/bench-mpi.json)")
