@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "uts_tree.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -44,19 +46,8 @@ enum bench_kernel {
 #define BENCH_K(k)	  (1u << (k))
 #define BENCH_ALL_KERNELS ((1u << BENCH_KERNEL_COUNT) - 1u)
 
-/*
- * UTS binomial tree (as UTS T3L): the root has `root_children` children; every other node has `m`
- * children with probability q, else none. A node is its 64-bit state: the root's is `seed`, child i
- * of state s has state splitmix64(s ^ i), and a non-root node has children iff (state >> 11) <
- * q_53, where q_53 = q * 2^53. m * q = 1 (critical), so the size depends on the seed: seed 7 with
- * 2000 root children gives 13,440,251 nodes, depth 3654.
- */
-struct bench_uts {
-	uint64_t seed;
-	int root_children;
-	int m;
-	uint64_t q_53;
-};
+/* The UTS tree (struct bench_uts, its node functions and sizes) is in uts_tree.h, which
+ * examples/mpi/uts_mpi.c shares. */
 
 /* The problem sizes of one --size setting. */
 struct bench_size {
@@ -80,25 +71,6 @@ const char *bench_kernel_name(enum bench_kernel k);
 int bench_kernel_parse(const char *name); /* -1 if unknown */
 
 /* ---- the serial kernels (also the leaves of the parallel ones) ---- */
-
-static inline uint64_t bench_splitmix64(uint64_t x)
-{
-	x += 0x9E3779B97F4A7C15ULL;
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return x ^ (x >> 31);
-}
-
-static inline uint64_t bench_uts_child(uint64_t state, int i)
-{
-	return bench_splitmix64(state ^ (uint64_t)i);
-}
-
-/* Children of a non-root node. */
-static inline int bench_uts_children(const struct bench_uts *u, uint64_t state)
-{
-	return (state >> 11) < u->q_53 ? u->m : 0;
-}
 
 uint64_t bench_fib_serial(int n);
 uint64_t bench_fib_expected(int n); /* iterative */

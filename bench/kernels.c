@@ -24,15 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define Q_53(q) ((uint64_t)((q)*9007199254740992.0))
-
 static const struct bench_size sizes[] = {
 	{
 		.name = "small",
 		.fib_n = 20,
 		.nqueens_n = 8,
-		.uts = { .seed = 7, .root_children = 60, .m = 5, .q_53 = Q_53(0.2) },
-		.uts_nodes = 36336,
+		.uts = BENCH_UTS_SMALL,
+		.uts_nodes = BENCH_UTS_SMALL_NODES,
 		.reduce_n = 1000000,
 		.reduce_grain = 16384,
 		.submit_n = 10000,
@@ -44,8 +42,8 @@ static const struct bench_size sizes[] = {
 		.name = "default",
 		.fib_n = 32,
 		.nqueens_n = 12,
-		.uts = { .seed = 7, .root_children = 2000, .m = 5, .q_53 = Q_53(0.2) },
-		.uts_nodes = 13440251,
+		.uts = BENCH_UTS_DEFAULT,
+		.uts_nodes = BENCH_UTS_DEFAULT_NODES,
 		.reduce_n = 50000000,
 		.reduce_grain = 65536,
 		.submit_n = 1000000,
@@ -57,8 +55,8 @@ static const struct bench_size sizes[] = {
 		.name = "large",
 		.fib_n = 35,
 		.nqueens_n = 14,
-		.uts = { .seed = 7, .root_children = 8000, .m = 5, .q_53 = Q_53(0.2) },
-		.uts_nodes = 29854906,
+		.uts = BENCH_UTS_LARGE,
+		.uts_nodes = BENCH_UTS_LARGE_NODES,
 		.reduce_n = 200000000,
 		.reduce_grain = 65536,
 		.submit_n = 4000000,
