@@ -159,7 +159,8 @@ static void usage(FILE *out)
 		"                   fib nqueens uts reduce submit latency idle\n"
 		"  --runtime LIST   runtimes (default: all built): thread_pool tp_spawn serial libgomp libomp\n"
 		"                   tbb classic tp_batch tp_calls tp_submit\n"
-		"  --threads LIST   thread counts, e.g. 1,2,4 (default: 1 and the number of CPUs)\n"
+		"  --threads LIST   thread counts: numbers, max (the CPUs available) and ranges A-B,\n"
+		"                   e.g. 1,2,4 or 1-max (default: 1, 2, 4, ... up to max, and max)\n"
 		"  --size S         small | default | large (default: default)\n"
 		"  --repeat K       kept runs per row, after one discarded warm-up round (none for\n"
 		"                   latency and idle, whose runs discard their own warm-up)\n"
@@ -204,18 +205,64 @@ static void add_runtime(const char *name)
 	    name);
 }
 
-static void add_threads(const char *text)
+static int cpu_count(void);
+
+/* One end of a thread count or range: a number in [1, 1024], or "max" (the CPUs available). */
+static int parse_threads(const char *text, const char *whole)
 {
 	char *end;
-	long t = strtol(text, &end, 10);
-	if (*end || t < 1 || t > 1024)
-		die("bad thread count '%s'", text);
-	if (opt.nthreads == (int)(sizeof opt.threads / sizeof opt.threads[0]))
-		die("too many thread counts");
+	long t;
+
+	if (strcmp(text, "max") == 0)
+		return cpu_count();
+	t = strtol(text, &end, 10);
+	if (end == text || *end || t < 1 || t > 1024)
+		die("bad thread count '%s' (a number from 1 to 1024, max, or a range A-B)", whole);
+	return (int)t;
+}
+
+static void add_thread_count(int t)
+{
 	for (int i = 0; i < opt.nthreads; i++)
 		if (opt.threads[i] == t)
 			return;
-	opt.threads[opt.nthreads++] = (int)t;
+	if (opt.nthreads == (int)(sizeof opt.threads / sizeof opt.threads[0]))
+		die("too many thread counts (at most %d)",
+		    (int)(sizeof opt.threads / sizeof opt.threads[0]));
+	opt.threads[opt.nthreads++] = t;
+}
+
+/* An item of --threads: N, max, or A-B (every count from A to B, ends included). */
+static void add_threads(const char *text)
+{
+	const char *dash = strchr(text, '-');
+	char lo[32];
+	int a, b;
+
+	if (dash == NULL) {
+		add_thread_count(parse_threads(text, text));
+		return;
+	}
+	if ((size_t)(dash - text) >= sizeof lo)
+		die("bad thread range '%s'", text);
+	memcpy(lo, text, (size_t)(dash - text));
+	lo[dash - text] = '\0';
+	a = parse_threads(lo, text);
+	b = parse_threads(dash + 1, text);
+	if (a > b)
+		die("bad thread range '%s' (A-B needs A <= B)", text);
+	for (int t = a; t <= b; t++)
+		add_thread_count(t);
+}
+
+/* The default: 1, 2, 4, ... up to the CPUs available, and that count itself. */
+static void add_default_threads(void)
+{
+	int cpus = cpu_count();
+
+	for (int t = 1; t < cpus; t *= 2)
+		add_thread_count(t);
+	add_thread_count(cpus);
 }
 
 static int cpu_count(void)
@@ -1272,12 +1319,8 @@ int main(int argc, char **argv)
 	if (!any_runtime)
 		for (int r = 0; r < N_RUNTIMES; r++)
 			opt.runtimes[r] = true;
-	if (opt.nthreads == 0) {
-		add_threads("1");
-		char n[16];
-		snprintf(n, sizeof n, "%d", cpu_count());
-		add_threads(n);
-	}
+	if (opt.nthreads == 0)
+		add_default_threads();
 	if (opt.timeout_s == 0)
 		opt.timeout_s = strcmp(opt.size->name, "large") == 0 ? 900 : 120;
 	if (opt.plot && !in_path("gnuplot"))
