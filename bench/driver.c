@@ -166,6 +166,8 @@ static void usage(FILE *out)
 		"                   latency and idle, whose runs discard their own warm-up)\n"
 		"                   (default 5; 3 for uts, latency and idle, whose runs are long aggregates)\n"
 		"  --json FILE      write every figure, the machine, compilers, flags and versions as JSON\n"
+		"                   (rewritten after each kernel: a killed run keeps its finished tables;\n"
+		"                   \"complete\": false until the run ends)\n"
 		"  --plot FILE.svg  draw speedup and ratio charts with gnuplot\n"
 		"  --timeout SEC    kill a run after SEC seconds (default 120; 900 at --size large)\n"
 		"  --bindir DIR     where the rt_<runtime> executables are (default: next to tp-bench)\n"
@@ -971,12 +973,23 @@ static const char *unit_of(int k)
 	}
 }
 
+/*
+ * Writes the JSON of the kernels measured so far. Called after each kernel, so that a run killed
+ * midway leaves its figures up to the last finished table; "complete" says whether the run ended.
+ * Written to a temporary file, then renamed: the file at `path` is always a whole document.
+ */
 static void write_json(const char *path, struct kernel_result *krs, int argc, char **argv,
-		       double elapsed)
+		       double elapsed, bool complete)
 {
-	FILE *f = fopen(path, "w");
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof tmp, "%s.partial", path) >= (int)sizeof tmp) {
+		fprintf(stderr, "tp-bench: path too long: %s\n", path);
+		any_failure = true;
+		return;
+	}
+	FILE *f = fopen(tmp, "w");
 	if (!f) {
-		fprintf(stderr, "tp-bench: cannot write %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "tp-bench: cannot write %s: %s\n", tmp, strerror(errno));
 		any_failure = true;
 		return;
 	}
@@ -984,7 +997,8 @@ static void write_json(const char *path, struct kernel_result *krs, int argc, ch
 	cpu_model(model, sizeof model);
 	struct utsname u;
 	uname(&u);
-	fprintf(f, "{\n  \"suite\": \"tp-bench\",\n  \"command\": ");
+	fprintf(f, "{\n  \"suite\": \"tp-bench\",\n  \"complete\": %s,\n  \"command\": ",
+		complete ? "true" : "false");
 	char cmd[2048] = "";
 	for (int i = 0; i < argc; i++) {
 		strncat(cmd, argv[i], sizeof cmd - strlen(cmd) - 2);
@@ -1102,10 +1116,10 @@ static void write_json(const char *path, struct kernel_result *krs, int argc, ch
 		}
 	}
 	fprintf(f, "\n  ]\n}\n");
-	if (fclose(f) != 0) {
-		fprintf(stderr, "tp-bench: error writing %s\n", path);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		fprintf(stderr, "tp-bench: error writing %s: %s\n", path, strerror(errno));
 		any_failure = true;
-	} else {
+	} else if (complete) {
 		fprintf(stderr, "tp-bench: wrote %s\n", path);
 	}
 }
@@ -1386,12 +1400,19 @@ int main(int argc, char **argv)
 		progress_clear();
 		print_table(&krs[k]);
 		fflush(stdout);
+		if (opt.json) {
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			write_json(opt.json, krs, argc, argv,
+				   (double)(t1.tv_sec - t0.tv_sec) +
+					   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+				   false);
+		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double elapsed = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	printf("\n%d runs in %.1f s\n", runs_done, elapsed);
 	if (opt.json)
-		write_json(opt.json, krs, argc, argv, elapsed);
+		write_json(opt.json, krs, argc, argv, elapsed, true);
 	if (opt.plot)
 		write_plot(opt.plot, krs);
 	if (any_failure) {
