@@ -37,6 +37,7 @@
 
 #include <mpi.h>
 
+#include "mpi_example.h"
 #include "thread_pool.h"
 
 enum mode {
@@ -76,39 +77,6 @@ struct grid {
 	/* tasks-call-mpi: time the edge tasks spent waiting for MPI (ns), by each edge task */
 	uint64_t task_wait_ns[2];
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* An absolute CLOCK_MONOTONIC deadline `us` microseconds from now. */
-static struct timespec deadline_in_us(long us)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += us * 1000;
-	while (ts.tv_nsec >= 1000000000) {
-		ts.tv_nsec -= 1000000000;
-		ts.tv_sec++;
-	}
-	return ts;
-}
-
-static void sleep_us(long us)
-{
-	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000 };
-	nanosleep(&ts, NULL);
-}
 
 /* The initial value of global point (row g, column j), both from 0, and of the border. */
 static double initial(int g, int j)
@@ -387,17 +355,6 @@ static void usage(FILE *f)
 		   "       [--no-check]\n");
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int parse(int argc, char **argv, struct options *o)
 {
 	*o = (struct options){
@@ -421,18 +378,18 @@ static int parse(int argc, char **argv, struct options *o)
 			if (m < 0)
 				return -1;
 			o->mode = (enum mode)m;
-		} else if (strcmp(a, "--ranks") == 0 && parse_int(val, 1, 1 << 20, &v) == 0) {
+		} else if (strcmp(a, "--ranks") == 0 && parse_long(val, 1, 1 << 20, &v) == 0) {
 			o->ranks = (int)v;
 		} else if (strcmp(a, "--threads") == 0 &&
-			   parse_int(val, 0, TP_POOL_MAX_THREADS, &v) == 0) {
+			   parse_long(val, 0, TP_POOL_MAX_THREADS, &v) == 0) {
 			o->threads = (size_t)v;
-		} else if (strcmp(a, "--nx") == 0 && parse_int(val, 1, 1 << 16, &v) == 0) {
+		} else if (strcmp(a, "--nx") == 0 && parse_long(val, 1, 1 << 16, &v) == 0) {
 			o->nx = (int)v;
-		} else if (strcmp(a, "--ny") == 0 && parse_int(val, 1, 1 << 16, &v) == 0) {
+		} else if (strcmp(a, "--ny") == 0 && parse_long(val, 1, 1 << 16, &v) == 0) {
 			o->ny = (int)v;
-		} else if (strcmp(a, "--iters") == 0 && parse_int(val, 1, 1 << 24, &v) == 0) {
+		} else if (strcmp(a, "--iters") == 0 && parse_long(val, 1, 1 << 24, &v) == 0) {
 			o->iters = (int)v;
-		} else if (strcmp(a, "--poll-us") == 0 && parse_int(val, 1, 1000000, &v) == 0) {
+		} else if (strcmp(a, "--poll-us") == 0 && parse_long(val, 1, 1000000, &v) == 0) {
 			o->poll_us = v;
 		} else {
 			return -1;
@@ -446,13 +403,6 @@ static _Noreturn void give_up(void)
 {
 	MPI_Abort(MPI_COMM_WORLD, 1);
 	exit(1); /* MPI_Abort does not return; its declaration does not say so */
-}
-
-/* Ends the program on every rank with the same status (MPI_Finalize first). */
-static int finish(int status)
-{
-	MPI_Finalize();
-	return status;
 }
 
 int main(int argc, char **argv)
@@ -475,14 +425,8 @@ int main(int argc, char **argv)
 			usage(stderr);
 		return finish(2);
 	}
-	if (o.ranks && o.ranks != nranks) {
-		/* Every rank says it: with a foreign launcher each one is rank 0 of its own world. */
-		fprintf(stderr,
-			"heat_mpi: the world has %d ranks, --ranks says %d (started by another MPI's "
-			"launcher?)\n",
-			nranks, o.ranks);
+	if (!world_is("heat_mpi", o.ranks, nranks))
 		return finish(1);
-	}
 	if (provided < want) {
 		if (rank == 0)
 			printf("heat_mpi: SKIPPED: mode %s needs MPI_THREAD_MULTIPLE, the library "

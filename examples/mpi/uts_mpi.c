@@ -54,6 +54,7 @@
 
 #include <mpi.h>
 
+#include "mpi_example.h"
 #include "thread_pool.h"
 #include "uts_tree.h"
 
@@ -72,40 +73,6 @@ struct options {
 	long poll_us;
 	int quiet;
 };
-
-/* ---- clocks ---- */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static struct timespec deadline_in_us(long us)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += us * 1000;
-	while (ts.tv_nsec >= 1000000000) {
-		ts.tv_nsec -= 1000000000;
-		ts.tv_sec++;
-	}
-	return ts;
-}
-
-static void sleep_us(long us)
-{
-	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000 };
-	nanosleep(&ts, NULL);
-}
 
 /* ---- the bag: node states that may still leave the rank ----
  * A deque under a mutex: drainers push and pop at the top (newest: depth first, so the bag stays
@@ -574,17 +541,6 @@ static void usage(FILE *f)
 		"       [--size small|default|large] [--cutoff LEVELS] [--poll-us U] [--quiet]\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int parse(int argc, char **argv, struct options *o)
 {
 	*o = (struct options){ .steal = 1, .size = "default", .cutoff = 48, .poll_us = 50 };
@@ -683,12 +639,6 @@ static int report(const struct options *o, int nranks, const double *all, double
 	return total == expected ? 0 : 1;
 }
 
-static int finish(int status)
-{
-	MPI_Finalize();
-	return status;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -715,13 +665,8 @@ int main(int argc, char **argv)
 			usage(stderr);
 		return finish(2);
 	}
-	if (o.ranks && o.ranks != nranks) {
-		fprintf(stderr,
-			"uts_mpi: the world has %d ranks, --ranks says %d (started by another MPI's "
-			"launcher?)\n",
-			nranks, o.ranks);
+	if (!world_is("uts_mpi", o.ranks, nranks))
 		return finish(1);
-	}
 	if (provided < MPI_THREAD_FUNNELED) {
 		if (rank == 0)
 			fprintf(stderr, "uts_mpi: MPI grants thread level %d, FUNNELED needed\n",
