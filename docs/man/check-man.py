@@ -188,6 +188,17 @@ def line_text(line):
     return None
 
 
+def tag_lines(lines):
+    """The (number, line) of each tag line of a .TP list: the line right after each .TP."""
+    tag_next = False
+    for no, line in lines:
+        if split_macro(line)[0] == "TP":
+            tag_next = True
+        elif tag_next:
+            tag_next = False
+            yield no, line
+
+
 class Page:
     def __init__(self, path):
         self.path = path
@@ -450,18 +461,11 @@ class Checker:
                               "nowhere in the page")
             if errors is None:
                 continue
-            tag_next = False
-            for no, line in errors:
-                macro, _ = split_macro(line)
-                if macro == "TP":
-                    tag_next = True
-                    continue
-                if tag_next:
-                    tag_next = False
-                    tag = (line_text(line) or "").strip()
-                    if tag in ERRNO_NAMES and tag not in expected:
-                        self.fail(f"{name}:{no}", f"ERRORS lists {tag}, which the header's "
-                                  "comments of its functions do not name")
+            for no, line in tag_lines(errors):
+                tag = (line_text(line) or "").strip()
+                if tag in ERRNO_NAMES and tag not in expected:
+                    self.fail(f"{name}:{no}", f"ERRORS lists {tag}, which the header's "
+                              "comments of its functions do not name")
         print(f"{count} errno names of the header's comments looked for in the pages")
 
     # ---- sections ----
@@ -683,15 +687,8 @@ class Checker:
             return set()
         lines = page.get("OPTIONS") or []
         found = set()
-        tag_next = False
-        for no, line in lines:
-            macro, _ = split_macro(line)
-            if macro == "TP":
-                tag_next = True
-                continue
-            if tag_next:
-                tag_next = False
-                found |= set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", line_text(line) or ""))
+        for _, line in tag_lines(lines):
+            found |= set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", line_text(line) or ""))
         return found
 
     def check_options(self):
@@ -723,15 +720,8 @@ class Checker:
             self.fail("thread_pool.7", "missing")
             return
         documented = set()
-        tag_next = False
-        for no, line in page.get("ENVIRONMENT") or []:
-            macro, _ = split_macro(line)
-            if macro == "TP":
-                tag_next = True
-                continue
-            if tag_next:
-                tag_next = False
-                documented |= set(re.findall(r"\b[A-Z][A-Z0-9_]+\b", line_text(line) or ""))
+        for _, line in tag_lines(page.get("ENVIRONMENT") or []):
+            documented |= set(re.findall(r"\b[A-Z][A-Z0-9_]+\b", line_text(line) or ""))
         for v in sorted(variables - documented):
             self.fail("thread_pool.7", f"ENVIRONMENT does not describe {v}, which src/ reads")
         for v in sorted(documented - variables):
