@@ -62,6 +62,8 @@ static void free_pool(tp_pool *pool)
 		for (size_t i = 0; i < pool->n; i++)
 			if (pool->workers[i].deque.buf != NULL)
 				tp__deque_destroy(&pool->workers[i].deque);
+		for (size_t i = 0; i < pool->n; i++)
+			tp__tstack_destroy(&pool->workers[i].tstack);
 		if (pool->home != NULL)
 			tp__home_kill(pool->home, &pool->workers[0].cache, sizeof(pool->workers[0]),
 				      pool->n);
@@ -249,7 +251,8 @@ static tp_pool *new_pool(const tp_pool_options *opts, size_t n)
 		w->pool = pool;
 		w->index = i;
 		w->rng = 0x9E3779B97F4A7C15u * (i + 1);
-		if (tp__deque_init(&w->deque, TP__DEQUE_INITIAL) != 0) {
+		if (tp__deque_init(&w->deque, TP__DEQUE_INITIAL) != 0 ||
+		    tp__tstack_init(&w->tstack, w) != 0) {
 			free_pool(pool);
 			return NULL;
 		}

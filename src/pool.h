@@ -42,6 +42,7 @@
 #include "park.h"
 #include "task_cache.h"
 #include "trace.h"
+#include "tstack.h"
 
 enum tp__mode {
 	TP__MODE_RUN = 0,
@@ -75,6 +76,7 @@ struct tp__counters {
 
 struct tp__worker {
 	struct tp__deque deque;				/* starts on its own cache line */
+	struct tp__tstack tstack;			/* typed tasks (tstack.h) */
 	alignas(TP__CACHE_LINE) struct tp__cache cache; /* owner only */
 	uint64_t spawned;  /* owner stores (release); the shutdown check loads */
 	uint64_t finished; /* owner stores (release); the shutdown check loads */

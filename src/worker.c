@@ -113,6 +113,21 @@ static void *steal_round(struct tp__worker *w)
 				break;
 			tp__cpu_relax();
 		}
+		/* Then its typed tasks (tstack.h), the same way. */
+		for (int tries = 0; tries < 4; tries++) {
+			struct tp__slot *slot;
+			enum tp__tsteal_result r = tp__tstack_steal(&v->tstack, &slot);
+
+			if (r == TP__TSTEAL_OK) {
+				TP__COUNT(w, steals);
+				TP__TRACE_FLOW(w, TP__EV_STEAL, v->index);
+				return tp__item_of_slot(slot);
+			}
+			TP__COUNT(w, steal_fails);
+			if (r == TP__TSTEAL_EMPTY)
+				break;
+			tp__cpu_relax();
+		}
 	}
 	return NULL;
 }
@@ -232,9 +247,29 @@ static __attribute__((noinline)) void run_frame_traced(struct tp__worker *w, tp_
 	tp__trace_record(w, TP__EV_FRAME, fn, t0, 0);
 }
 
+static __attribute__((noinline)) void run_slot_traced(struct tp__worker *w, struct tp__slot *s)
+{
+	uint64_t t0 = tp__trace_now();
+	/* Read now: the slot belongs to its spawner once it has run. */
+	const void *fn = (const void *)s->h.run;
+
+	tp__tstack_run_stolen(&w->tstack, s, tp__tstack_top(&w->tstack));
+	tp__trace_record(w, TP__EV_FRAME, fn, t0, 0);
+}
+
+static void run_slot(struct tp__worker *w, struct tp__slot *s)
+{
+	if (TP__TRACING(&w->pool->trace))
+		run_slot_traced(w, s);
+	else
+		tp__tstack_run_stolen(&w->tstack, s, tp__tstack_top(&w->tstack));
+}
+
 void tp__worker_run_item(struct tp__worker *w, void *item)
 {
-	if (!tp__item_is_frame(item))
+	if (tp__item_is_slot(item))
+		run_slot(w, tp__item_slot(item));
+	else if (!tp__item_is_frame(item))
 		run_record(w, item);
 	else if (TP__TRACING(&w->pool->trace))
 		run_frame_traced(w, tp__item_frame(item));
@@ -248,7 +283,8 @@ static bool work_visible(tp_pool *pool)
 	if (tp__inject_nonempty(&pool->inject))
 		return true;
 	for (size_t i = 0; i < pool->n; i++)
-		if (tp__deque_looks_nonempty(&pool->workers[i].deque))
+		if (tp__deque_looks_nonempty(&pool->workers[i].deque) ||
+		    tp__tstack_looks_nonempty(&pool->workers[i].tstack))
 			return true;
 	return false;
 }

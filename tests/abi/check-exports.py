@@ -2,7 +2,8 @@
 """check-exports.py - the exported symbols of libtpool agree with the headers and the map.
 
 Three lists must agree:
-  (a) the declarations marked TP_API in include/thread_pool.h and include/thread_pool_inline.h
+  (a) the declarations marked TP_API in include/thread_pool.h, include/thread_pool_inline.h and
+      include/thread_pool_task.h
       (and those marked by a macro that is defined as TP_API, such as TP__FORK_JOIN: tp_spawn and
       tp_join are exported functions even though the header makes them inline by default);
   (b) the global names of the version script src/thread_pool.map, node by node;
@@ -39,6 +40,11 @@ INTERNAL = {
     "tp__spawn_slow": "function",
     "tp__join_slow": "function",
     "tp__self_deque": "variable",
+    # The slow paths of the typed tasks' inline spawn and join (thread_pool_task.h).
+    "tp__task_spawned_slow": "function",
+    "tp__task_join_slow": "function",
+    "tp__task_overflow": "function",
+    "tp__task_run": "function",
 }
 
 # The marker of exported declarations in the headers.
@@ -358,7 +364,8 @@ def main():
     root = args.source_root
     map_path = args.map or os.path.join(root, "src", "thread_pool.map")
     headers = args.header or [os.path.join(root, "include", "thread_pool.h"),
-                              os.path.join(root, "include", "thread_pool_inline.h")]
+                              os.path.join(root, "include", "thread_pool_inline.h"),
+                              os.path.join(root, "include", "thread_pool_task.h")]
     for p in [map_path, args.lib] + headers:
         if not os.path.isfile(p):
             print(f"check-exports: {p}: no such file", file=sys.stderr)

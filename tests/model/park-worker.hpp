@@ -34,6 +34,7 @@
 
 #define TP_ATOMICS_RELACY 1
 #include "deque.c"
+#include "tstack.h"
 
 #include "model-futex.hpp"
 
@@ -172,6 +173,7 @@ struct tp_pool;
 
 struct tp__worker {
 	struct tp__deque deque;
+	struct tp__tstack tstack; /* empty here: model-tstack checks its own publication */
 	TP__SHARED(uint64_t) spawned;
 	TP__SHARED(uint64_t) finished;
 	struct tp_pool *pool;
@@ -400,7 +402,8 @@ static bool work_visible(tp_pool *pool)
 	if (tp__inject_nonempty(&pool->inject))
 		return true;
 	for (size_t i = 0; i < pool->n; i++)
-		if (tp__deque_looks_nonempty(&pool->workers[i].deque))
+		if (tp__deque_looks_nonempty(&pool->workers[i].deque) ||
+		    tp__tstack_looks_nonempty(&pool->workers[i].tstack))
 			return true;
 	return false;
 }
@@ -597,6 +600,8 @@ static inline void model_pool_init(struct tp_pool *pool, struct tp__worker *work
 		tp__store_rlx_u32(&pool->park.parkers.slot[i].waker, 0);
 		pool->park.parkers.slot[i].pinned = false;
 		RL_ASSERT(tp__deque_init(&w->deque, 2) == 0);
+		tp__store_rlx_u64(&w->tstack.ts, 0);
+		tp__store_rlx_u32(&w->tstack.request, 0);
 		tp__store_rlx_u64(&w->spawned, 0);
 		tp__store_rlx_u64(&w->finished, 0);
 		w->pool = pool;
