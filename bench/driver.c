@@ -58,6 +58,9 @@ static struct runtime runtimes[] = {
 	{ .name = "tp_spawn",
 	  .configured = BENCH_HAVE_THREAD_POOL,
 	  .why_not = BENCH_WHY_THREAD_POOL },
+	{ .name = "tp_task",
+	  .configured = BENCH_HAVE_THREAD_POOL,
+	  .why_not = BENCH_WHY_THREAD_POOL },
 	{ .name = "serial", .configured = true, .threadless = true, .why_not = "" },
 	{ .name = "libgomp", .configured = BENCH_HAVE_LIBGOMP, .why_not = BENCH_WHY_LIBGOMP },
 	{ .name = "libomp", .configured = BENCH_HAVE_LIBOMP, .why_not = BENCH_WHY_LIBOMP },
@@ -76,7 +79,7 @@ static struct runtime runtimes[] = {
 };
 #define N_RUNTIMES (int)(sizeof runtimes / sizeof runtimes[0])
 #define RT_TP	   0
-#define RT_SERIAL  2
+#define RT_SERIAL  3
 
 struct config {
 	int rt, threads;
@@ -157,8 +160,8 @@ static void usage(FILE *out)
 		"\n"
 		"  --kernel LIST    kernels, comma-separated (default: all):\n"
 		"                   fib nqueens uts reduce submit latency idle\n"
-		"  --runtime LIST   runtimes (default: all built): thread_pool tp_spawn serial libgomp libomp\n"
-		"                   tbb classic tp_batch tp_calls tp_submit\n"
+		"  --runtime LIST   runtimes (default: all built): thread_pool tp_spawn tp_task serial\n"
+		"                   libgomp libomp tbb classic tp_batch tp_calls tp_submit\n"
 		"  --threads LIST   thread counts: numbers, max (the CPUs available) and ranges A-B,\n"
 		"                   e.g. 1,2,4 or 1-max (default: 1, 2, 4, ... up to max, and max)\n"
 		"  --size S         small | default | large (default: default)\n"
@@ -203,7 +206,7 @@ static void add_runtime(const char *name)
 			opt.runtimes[r] = true;
 			return;
 		}
-	die("unknown runtime '%s' (thread_pool tp_spawn serial libgomp libomp tbb classic tp_batch tp_calls tp_submit)",
+	die("unknown runtime '%s' (thread_pool tp_spawn tp_task serial libgomp libomp tbb classic tp_batch tp_calls tp_submit)",
 	    name);
 }
 
@@ -866,7 +869,8 @@ static void print_table(const struct kernel_result *kr)
 	static const char *const notes[BENCH_KERNEL_COUNT] = {
 		[BENCH_FIB] =
 			"thread_pool: futures (tp_enqueue + tp_future_wait); tp_spawn: frames "
-			"(tp_spawn + tp_join); tp_calls: tp_spawn's kernel with each join a plain call, "
+			"(tp_spawn + tp_join); tp_task: typed tasks (TP_SPAWN + TP_JOIN, slots by value); "
+			"tp_calls: tp_spawn's kernel with each join a plain call, "
 			"no runtime; OpenMP: task + taskwait; oneTBB: task_group",
 		[BENCH_REDUCE] =
 			"thread_pool: tp_parallel_reduce (automatic grain); classic: 65536-element chunks "
