@@ -69,6 +69,7 @@ extern "C" {
 
 struct tp__slot;
 struct tp__tstack;
+struct tp__worker;
 
 /* Runs the task in `slot` with the stack's top at `head`, and stores its result in the slot. */
 typedef void (*tp__slot_run_fn)(struct tp__tstack *ts, struct tp__slot *head,
@@ -103,7 +104,7 @@ struct tp__tstack {
 	TP__ALIGNED_LINE TP__SHARED(uint32_t) request;
 	TP__ALIGNED_LINE struct tp__slot *split; /* owner only: base + the split index */
 	struct tp__slot *end;			 /* base + the number of slots */
-	void *worker;				 /* the owning worker (src/tstack.c) */
+	struct tp__worker *worker;		 /* its owner (src/pool.h) */
 };
 
 /* The slow paths (src/tstack.c). */

@@ -23,7 +23,7 @@
 /* The smallest stack we accept when the system refuses TP_TASK_SLOTS slots of address space. */
 #define MIN_SLOTS  4096
 
-int tp__tstack_init(struct tp__tstack *q, void *worker)
+int tp__tstack_init(struct tp__tstack *q, struct tp__worker *worker)
 {
 	size_t n = TP_TASK_SLOTS;
 	void *p = MAP_FAILED;

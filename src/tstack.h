@@ -82,9 +82,8 @@ enum tp__tsteal_result {
  */
 static inline enum tp__tsteal_result tp__tstack_steal(struct tp__tstack *q, struct tp__slot **out)
 {
-	/* acquire: pairs with the owner's publishing CAS (release), whose slot writes we read
-	 * after our own CAS. A later thief's CAS continues that release sequence. */
-	uint64_t word = tp__load_acq_u64(&q->ts);
+	/* relaxed: the CAS below checks it, and the slot is read only after that CAS. */
+	uint64_t word = tp__load_rlx_u64(&q->ts);
 	uint32_t tail = tp__tstack_tail(word);
 
 	if (tail >= tp__tstack_split(word)) {
@@ -93,9 +92,11 @@ static inline enum tp__tsteal_result tp__tstack_steal(struct tp__tstack *q, stru
 			tp__store_rlx_u32(&q->request, 1);
 		return TP__TSTEAL_EMPTY;
 	}
-	/* seq_cst CAS: one of the thieves and the owner's reclaim wins slot `tail`. With an old
-	 * word that came back (the owner lowered it and published again), the CAS succeeds only if
-	 * slot `tail` is shared again now: it is read after the CAS, never before. */
+	/* seq_cst CAS: one of the thieves and the owner's reclaim wins slot `tail`. Its acquire
+	 * half pairs with the owner's publishing CAS (release; a thief's CAS in between continues
+	 * that release sequence): the slot's contents are visible after it. With an old word that
+	 * came back (the owner lowered it and published again), the CAS succeeds only if slot
+	 * `tail` is shared again now: it is read after the CAS, never before. */
 	if (!tp__cas_u64(&q->ts, word, tp__tstack_word(tail + 1, tp__tstack_split(word))))
 		return TP__TSTEAL_ABORT;
 	*out = &q->base[tail];
@@ -222,8 +223,8 @@ static inline struct tp__slot *tp__item_slot(void *item)
 	return (struct tp__slot *)((uintptr_t)item & ~(uintptr_t)2u);
 }
 
-/* tstack.c. 0 or ENOMEM; `worker` is the owner (struct tp__worker). */
-int tp__tstack_init(struct tp__tstack *q, void *worker);
+/* tstack.c. 0 or ENOMEM. */
+int tp__tstack_init(struct tp__tstack *q, struct tp__worker *worker);
 void tp__tstack_destroy(struct tp__tstack *q);
 /* A thief (owner of q) runs a slot it took from another stack, with its own top at `head`. */
 void tp__tstack_run_stolen(struct tp__tstack *q, struct tp__slot *slot, struct tp__slot *head);

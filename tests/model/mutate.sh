@@ -5,8 +5,8 @@
 # prints one line per mutant: caught (by which suite and scheduler, after how many executions,
 # and what Relacy saw) or survived, against what the mutant expects (a mutant expected to survive
 # says why in its description). BUILD_DIR is a meson build directory with the models built
-# (default: build-model); MODEL picks some of deque, handshake, future, quiescence, idle (default:
-# all). The last line counts the mutants caught and survived, and those that did not do what they
+# (default: build-model); MODEL picks some of deque, handshake, future, quiescence, idle, tstack
+# (default: all). The last line counts the mutants caught and survived, and those that did not do what they
 # expect.
 # MUTATE_ITERATIONS and MUTATE_BOUND pass --iterations and --bound to every run (default: each
 # suite's own, as in `meson test --suite model`).
@@ -16,7 +16,7 @@ set -u
 
 build=${1:-build-model}
 [ $# -gt 0 ] && shift
-models=${*:-deque handshake future quiescence idle}
+models=${*:-deque handshake future quiescence idle tstack}
 opts=
 [ -n "${MUTATE_ITERATIONS:-}" ] && opts="$opts --iterations $MUTATE_ITERATIONS"
 [ -n "${MUTATE_BOUND:-}" ] && opts="$opts --bound $MUTATE_BOUND"
