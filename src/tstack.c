@@ -107,8 +107,7 @@ static void leapfrog(struct tp__tstack *q, struct tp__slot *p)
 			struct tp__tstack *thief = (struct tp__tstack *)(uintptr_t)v;
 
 			TP__COUNT(w, steals);
-			TP__TRACE_FLOW(w, TP__EV_STEAL,
-				       ((struct tp__worker *)thief->worker)->index);
+			TP__TRACE_FLOW(w, TP__EV_STEAL, thief->worker->index);
 			tp__tstack_run_stolen(q, stolen, p + 1);
 			spins = 0;
 			continue;
