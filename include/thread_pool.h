@@ -8,7 +8,8 @@
  *    ECANCELED, ESHUTDOWN, EDEADLK, ENOMEM, ...: each function lists its own). Constructors
  *    return NULL and set errno.
  *  - A function that fails has had no effect: a refused task never runs, nothing was allocated.
- *  - Nothing here calls abort() or exit(); bad input is reported as EINVAL, never a crash.
+ *  - Nothing here calls abort() or exit(); bad input is reported as EINVAL, never a crash. (The
+ *    typed tasks of thread_pool_task.h have one exception, said there: a task stack overflow.)
  *    Misuse that cannot be told from valid use (a future released once too often, a frame
  *    joined twice or after its storage went away) is undefined; the runtime's assert()s, and
  *    those of the inline fork-join paths in a program built without NDEBUG, may catch some.

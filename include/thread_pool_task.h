@@ -26,12 +26,14 @@
  *    worker's task stack (64 bytes, by value: no frame pointer to follow, no ring index to mask),
  *    at a top kept in a register (the hidden parameter, never a thread-local load), and checks one
  *    flag a thief raises when it wants work.
- *  - TP_JOIN(NAME) checks that flag and that the slot is below the split point (no thief can have
- *    taken it), then calls the function directly: the compiler sees the callee, as in a serial
- *    program. Otherwise the slow path takes the slot back from the shared part, or, when a thief
+ *  - TP_JOIN(NAME) checks that flag and that the slot is in the private part, at or above the
+ *    split point (no thief can have taken it), then calls the function directly: the compiler
+ *    sees the callee, as in a serial program. Otherwise the slow path takes the slot back from the shared part, or, when a thief
  *    ran it, runs the thief's spawned tasks until it is done (leapfrogging), and returns the
  *    result the thief stored in the slot.
- *  - TP_CALL(NAME, args...) is a plain call that passes the hidden parameters on.
+ *  - TP_CALL(NAME, args...) is a plain call that passes the hidden parameters on. A helper
+ *    function that spawns for its task declares them with TP_TASK_PARAMS and is called with
+ *    TP_TASK_ARGS; TP_SPAWN0, TP_CALL0 and TP_RUN0 are the forms for tasks without arguments.
  * The trade-offs against tp_spawn()/tp_join(): a task is declared by a macro (not any function
  * pointer), at most 4 arguments, arguments and result together within TP_TASK_DATA bytes (checked
  * at compile time), joins strictly newest first (TP_JOIN joins the most recent unjoined spawn of
@@ -40,7 +42,8 @@
  * task may call tp_spawn(), tp_enqueue(), tp_future_wait() and the rest of thread_pool.h.
  *
  * The task stack (src/tstack.h describes the protocol): one per worker, TP_TASK_SLOTS slots of
- * address space reserved when the pool starts, of which only the touched pages use memory. Its
+ * address space reserved when the pool starts (fewer, down to 4096, where the system refuses that
+ * much), of which only the touched pages use memory. Its
  * bottom part is stealable (below the split point), its top part private: the owner publishes
  * half of the private part when a thief asks, and takes back half of the shared part when it
  * joins there. More than TP_TASK_SLOTS spawned and unjoined tasks on one worker (a loop spawning
