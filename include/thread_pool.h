@@ -60,9 +60,9 @@ extern "C" {
  * library actually loaded, which may be newer than the header a program was compiled with.
  */
 #define TP_VERSION_MAJOR  0
-#define TP_VERSION_MINOR  3
+#define TP_VERSION_MINOR  4
 #define TP_VERSION_PATCH  0
-#define TP_VERSION_STRING "0.3.0"
+#define TP_VERSION_STRING "0.4.0"
 
 typedef struct tp_pool tp_pool;
 typedef struct tp_future tp_future;
