@@ -4,14 +4,17 @@
 
 Each check is a test of its own (meson test --suite man):
 
-  names     every function of include/thread_pool.h is in the NAME section of exactly one
-            page; a NAME lists only functions (or function-like macros) of the header; the
-            pages and their aliases are those of pages.list, which meson.build installs.
-  synopsis  every declaration in a SYNOPSIS equals the header's (types, names, parameter
-            names; comments, white space, TP_API, TP__FORK_JOIN, extern and TP_PRINTF
-            aside), and declares the functions its NAME lists.
-  errors    every errno name that the header's comment of a function mentions appears in its
-            page, and every errno an ERRORS section lists comes from those comments.
+  names     every function of the public headers (HEADERS: include/thread_pool.h,
+            include/thread_pool_task.h) is in the NAME section of exactly one page; a NAME
+            lists only functions (or function-like macros) of those headers; the pages and
+            their aliases are those of pages.list, which meson.build installs.
+  synopsis  a SYNOPSIS includes one of the public headers, and every declaration in it
+            equals that header's (types, names, parameter names; comments, white space,
+            TP_API, TP__FORK_JOIN, extern and TP_PRINTF aside), and declares the functions
+            its NAME lists.
+  errors    every errno name that the header's comment of a function (or of a function-like
+            macro) mentions appears in its page, and every errno an ERRORS section lists comes
+            from those comments.
   sections  the sections each page must have, in order; .TH; the roff source style (short
             lines, code written so that it renders as ASCII).
   xrefs     every reference name(n) points to a page here or to a standard system page;
@@ -60,6 +63,10 @@ REQUIRED = {
           "SEE ALSO"],
     "7": ["NAME", "SYNOPSIS", "DESCRIPTION", "ENVIRONMENT", "SEE ALSO"],
 }
+
+# The public headers, in include/, that the pages document (thread_pool_inline.h is private:
+# thread_pool.h includes it). Names that begin with tp__ or TP__ are the library's own.
+HEADERS = ["thread_pool.h", "thread_pool_task.h"]
 
 ERRNO_NAMES = set(errno.errorcode.values())
 MAX_SOURCE_LINE = 80
@@ -278,16 +285,25 @@ class Checker:
         self.problems = []
         self.man_dir = args.man_dir
         self.src = args.source_root
-        self.header_path = os.path.join(self.src, "include", "thread_pool.h")
-        with open(self.header_path, encoding="utf-8") as f:
-            self.header = f.read()
         self.pages = {}
         for name in sorted(os.listdir(self.man_dir)):
             if re.fullmatch(r"[\w.+-]+\.[1-8]", name):
                 self.pages[name] = Page(os.path.join(self.man_dir, name))
         self.list_path = os.path.join(self.man_dir, "pages.list")
         self.listed = self.read_list()
-        self.decls, self.functions, self.macros, self.comments = parse_header(self.header)
+        # Per header: its declarations; over all of them: the functions, the macros, the
+        # comment of each, and the header that declares each name.
+        self.decls = {}
+        self.functions, self.macros, self.comments, self.home = set(), set(), {}, {}
+        for header in HEADERS:
+            with open(os.path.join(self.src, "include", header), encoding="utf-8") as f:
+                decls, functions, macros, comments = parse_header(f.read())
+            self.decls[header] = decls
+            self.functions |= functions
+            self.macros |= macros
+            self.comments.update(comments)
+            for n in functions | macros:
+                self.home[n] = "include/" + header
 
     def fail(self, where, message):
         self.problems.append(f"{where}: {message}")
@@ -347,13 +363,13 @@ class Checker:
                         owner[n] = name
                     elif n not in self.macros:
                         self.fail(name, f"NAME lists {n}, which is no function or macro of "
-                                  "include/thread_pool.h")
+                                  "the public headers")
             elif names != [page.stem]:
                 self.fail(name, f"NAME should list {page.stem} only")
         for fn in sorted(self.functions):
             if fn not in owner:
-                self.fail("include/thread_pool.h", f"{fn}() has no manual page (no NAME lists it)")
-        print(f"{len(self.functions)} functions in include/thread_pool.h, "
+                self.fail(self.home[fn], f"{fn}() has no manual page (no NAME lists it)")
+        print(f"{len(self.functions)} functions in the public headers, "
               f"{len(owner)} of them on the {len(self.pages)} pages")
 
         build = os.path.join(self.man_dir, "meson.build")
@@ -380,7 +396,7 @@ class Checker:
                 continue
             names, _ = page.names()
             declared = set()
-            has_include = False
+            decls = {}  # those of the headers the SYNOPSIS includes
             for code, run in page.regions(lines):
                 if not code:
                     continue
@@ -393,9 +409,12 @@ class Checker:
                 for no, t in text_lines:
                     s = t.strip()
                     if s.startswith("#include"):
-                        has_include = has_include or s == "#include <thread_pool.h>"
-                        if s != "#include <thread_pool.h>":
-                            self.fail(f"{name}:{no}", f"{s}: the pages include <thread_pool.h>")
+                        header = re.fullmatch(r"#include <([\w.]+)>", s)
+                        if header and header.group(1) in HEADERS:
+                            decls.update(self.decls[header.group(1)])
+                        else:
+                            self.fail(f"{name}:{no}", f"{s}: the pages include one of "
+                                      f"{', '.join('<' + h + '>' for h in HEADERS)}")
                         continue
                     if s.startswith("#define"):
                         stmts.append((no, s))
@@ -416,18 +435,19 @@ class Checker:
                         self.fail(f"{name}:{no}", f"not a declaration the check knows: {norm(stmt)}")
                         continue
                     declared.add(key)
-                    if key not in self.decls:
-                        self.fail(f"{name}:{no}", f"{key[1]} is not declared in "
-                                  "include/thread_pool.h")
+                    if key not in decls:
+                        self.fail(f"{name}:{no}", f"{key[1]} is not declared in the header "
+                                  "that the SYNOPSIS includes")
                         continue
-                    want = self.decls[key]
+                    want = decls[key]
                     got = norm(stmt)
                     compared += 1
                     if got != want:
                         self.fail(f"{name}:{no}", f"{key[1]} differs from the header:\n"
                                   f"    page:   {got}\n    header: {want}")
-            if not has_include:
-                self.fail(name, "SYNOPSIS lacks #include <thread_pool.h>")
+            if not decls:
+                self.fail(name, "SYNOPSIS includes none of "
+                          f"{', '.join('<' + h + '>' for h in HEADERS)}")
             for n in names:
                 kind = "define" if n in self.macros else "function"
                 if (kind, n) not in declared:
@@ -435,7 +455,7 @@ class Checker:
             for kind, n in sorted(declared):
                 if kind == "function" and n not in names:
                     self.fail(name, f"SYNOPSIS declares {n}(), which NAME does not list")
-        print(f"{compared} declarations compared with include/thread_pool.h")
+        print(f"{compared} declarations compared with the public headers")
 
     # ---- errors ----
 
@@ -758,9 +778,13 @@ def norm(decl):
     return " ".join(s.split()).replace("( *", "(*")
 
 
+# A GNU attribute, __attribute__((...)), with one level of parentheses inside.
+ATTRIBUTE = r"\b__attribute__\s*\(\((?:[^()]|\([^()]*\))*\)\)"
+
+
 def decl_key(stmt):
     """(kind, name) of a declaration: a function, a typedef or a macro; None if unknown."""
-    s = " ".join(strip_comments(stmt).split())
+    s = " ".join(re.sub(ATTRIBUTE, " ", strip_comments(stmt)).split())
     m = re.match(r"#define\s+(\w+)", s)
     if m:
         return ("define", m.group(1))
@@ -775,8 +799,9 @@ def decl_key(stmt):
 
 
 def parse_header(text):
-    """The header's declarations {(kind, name): normalised text}, its functions, its public
-    function-like macros, and the comment above each function."""
+    """The header's declarations {(kind, name): normalised text}, its public functions, its
+    public function-like macros, and the comment above each of them (names that begin with
+    tp__ or TP__ are private: left out)."""
     decls = {}
     functions = set()
     macros = set()
@@ -795,7 +820,7 @@ def parse_header(text):
     body = re.sub(r"^#[^\n]*(\\\n[^\n]*)*", "", body, flags=re.M)
     for m in re.finditer(r"\b(?:TP_API|TP__FORK_JOIN)\s[^;{}]*?;", body):
         key = decl_key(m.group(0))
-        if key and key[0] == "function":
+        if key and key[0] == "function" and not key[1].startswith("tp__"):
             decls[key] = norm(m.group(0))
             functions.add(key[1])
     for m in re.finditer(r"\btypedef\s+(?:struct|enum)\s+\w+\s*\{[^{}]*\}\s*\w+\s*;"
@@ -803,12 +828,14 @@ def parse_header(text):
         key = decl_key(m.group(0))
         if key:
             decls[key] = norm(m.group(0))
-    # The comment that ends just above each function's declaration (blank and #define
-    # lines between them are skipped).
+    # The comment that ends just above each function's declaration or function-like macro's
+    # definition (blank and #define lines between them are skipped).
     lines = text.split("\n")
     for i, line in enumerate(lines):
-        m = re.match(r"\s*(?:TP_API|TP__FORK_JOIN)\s[^(]*?\b(\w+)\s*\(", line)
-        if not m:
+        m = re.match(r"#define[ \t]+(\w+)\(", line)
+        if not m and re.match(r"\s*(?:TP_API|TP__FORK_JOIN)\s", line):
+            m = re.match(r"[^(]*?\b(\w+)\s*\(", re.sub(ATTRIBUTE, " ", line))
+        if not m or m.group(1) not in functions | macros:
             continue
         j = i - 1
         while j >= 0 and (lines[j].strip() == "" or lines[j].startswith("#define")):
