@@ -35,11 +35,17 @@
  *    function that spawns for its task declares them with TP_TASK_PARAMS and is called with
  *    TP_TASK_ARGS; TP_SPAWN0, TP_CALL0 and TP_RUN0 are the forms for tasks without arguments.
  * The trade-offs against tp_spawn()/tp_join(): a task is declared by a macro (not any function
- * pointer), at most 4 arguments, arguments and result together within TP_TASK_DATA bytes (checked
- * at compile time), joins strictly newest first (TP_JOIN joins the most recent unjoined spawn of
- * the calling task), and TP_SPAWN/TP_JOIN/TP_CALL only inside a TP_TASK body (the hidden
- * parameters must be in scope). Both shapes run on the same workers and can be mixed: a typed
- * task may call tp_spawn(), tp_enqueue(), tp_future_wait() and the rest of thread_pool.h.
+ * pointer), at most 4 arguments, the arguments and the result each within TP_TASK_DATA bytes
+ * (they share them; checked at compile time), joins strictly newest first (TP_JOIN(NAME) joins
+ * the most recent unjoined spawn of the calling task, which must be a spawn of NAME), and
+ * TP_SPAWN/TP_JOIN/TP_CALL only inside a TP_TASK body (the hidden parameters must be in scope).
+ * Both shapes run on the same workers and can be mixed: a typed task may call tp_spawn(),
+ * tp_enqueue(), tp_future_wait() and the rest of thread_pool.h.
+ *
+ * Declarations: RT is any object type but void (return an int for none) and each argument type
+ * a type name that can be declared as `T name` (typedef a function pointer type first). The
+ * task's function is NAME_tp_call, with external linkage: task names are program-wide, like any
+ * function's.
  *
  * The task stack (src/tstack.h describes the protocol): one per worker, TP_TASK_SLOTS slots of
  * address space reserved when the pool starts (fewer, down to 4096, where the system refuses that
@@ -50,8 +56,11 @@
  * a million tasks before joining any, for example; recursive halving never comes near it) is a
  * stack overflow, which ends the process with a message, as a C stack overflow does.
  *
- * Rules the macros cannot check: one TP_SPAWN or TP_JOIN per full expression (each moves the
- * hidden top); every spawn joined before the task returns; a task leaves only by returning.
+ * Rules the macros cannot check: a full expression that contains TP_SPAWN or TP_JOIN contains
+ * no other TP_SPAWN, TP_JOIN, TP_CALL or TP_TASK_ARGS (the first two move the hidden top, which
+ * the others read); every spawn is joined by the function that made it (a helper gets the top by
+ * value: it joins its own spawns before it returns, and cannot join its caller's), before that
+ * function returns; a task leaves only by returning.
  */
 #ifndef THREAD_POOL_TASK_H
 #define THREAD_POOL_TASK_H
@@ -118,15 +127,18 @@ TP_API int tp__task_run(tp_pool *pool, struct tp__slot *slot, tp__slot_run_fn ru
 
 /* The hidden parameters of every task function, and of helpers that spawn on their behalf:
  * declare a helper with TP_TASK_PARAMS first and call it with TP_TASK_ARGS first. */
-#define TP_TASK_PARAMS struct tp__tstack *tp__ts, struct tp__slot *tp__head
-#define TP_TASK_ARGS   tp__ts, tp__head
+#define TP_TASK_PARAMS                                                                             \
+	struct tp__tstack *tp__ts __attribute__((unused)),                                         \
+		struct tp__slot *tp__head __attribute__((unused))
+#define TP_TASK_ARGS tp__ts, tp__head
 
 #define TP_SPAWN(NAME, ...)	     ((void)(NAME##_tp_spawn(tp__ts, tp__head, __VA_ARGS__), tp__head++))
 #define TP_JOIN(NAME)		     (tp__head--, NAME##_tp_join(tp__ts, tp__head))
 #define TP_CALL(NAME, ...)	     NAME##_tp_call(tp__ts, tp__head, __VA_ARGS__)
 /* TP_RUN(pool, NAME, RT *out, args...): runs the task on `pool` and waits for it, from any
  * thread (on one of the pool's workers, as a call). 0 and *out set, or EINVAL (pool or out
- * NULL), ESHUTDOWN, ENOMEM as tp_enqueue(). */
+ * NULL), ESHUTDOWN, ENOMEM as tp_enqueue(), ECANCELED (a TP_SHUTDOWN_CANCEL shutdown cancelled
+ * the task before it started). */
 #define TP_RUN(POOL, NAME, OUT, ...) NAME##_tp_run_on(POOL, OUT, __VA_ARGS__)
 /* The same for tasks without arguments (C99 needs at least one argument after `...`). */
 #define TP_SPAWN0(NAME)		     ((void)(NAME##_tp_spawn(tp__ts, tp__head), tp__head++))
