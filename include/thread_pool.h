@@ -262,7 +262,7 @@ TP_API int tp_pool_wait_idle(tp_pool *pool, const struct timespec *deadline);
 typedef struct tp_worker_stats {
 	uint64_t tasks;	      /* tasks it started (tp_enqueue, tp_submit, batches, groups) */
 	uint64_t forks;	      /* tasks its tasks submitted to this pool (not tp_spawn frames) */
-	uint64_t steals;      /* tasks or frames it took from other workers' deques */
+	uint64_t steals;      /* tasks, frames, typed tasks it took from other workers */
 	uint64_t steal_fails; /* steal attempts that found nothing or lost a race */
 	uint64_t injected;    /* tasks it took from the injection queue (submitted from outside) */
 	uint64_t parks;	      /* times it went to sleep with nothing to do */
