@@ -297,13 +297,14 @@ TP_API int tp_pool_stats(const tp_pool *pool, tp_stats *out);
 
 /*
  * Starts recording: one lane per worker, a span per task (named by its function: its symbol,
- * else its address) and per stolen frame, idle spans while a worker sleeps, and flow arrows for
- * steals (victim to thief) and wake-ups (waker to woken); a span is recorded when it ends
- * inside the trace. Only the workers are traced. Each worker records into buffers of
- * its own (no shared writes); a worker records at most 4M events per trace (TP_TRACE_MAX_EVENTS
- * in the environment changes that), later ones are counted in the file as dropped. The
- * environment variable TP_TRACE=path starts a trace at pool creation, written to path when the
- * pool is shut down. When no trace runs, recording costs one predictable branch per event.
+ * else its address) and per stolen frame or typed task (a frame too), idle spans while a worker
+ * sleeps, and flow arrows for steals (victim to thief) and wake-ups (waker to woken); a span is
+ * recorded when it ends inside the trace. Only the workers are traced. Each worker records into
+ * buffers of its own (no shared writes); a worker records at most 4M events per trace
+ * (TP_TRACE_MAX_EVENTS in the environment changes that), later ones are counted in the file as
+ * dropped. The environment variable TP_TRACE=path starts a trace at pool creation, written to
+ * path when the pool is shut down. When no trace runs, recording costs one predictable branch
+ * per event.
  * Returns 0, EINVAL (NULL arguments, an empty path), EBUSY (a trace of this pool already
  * runs), ESHUTDOWN, or ENOMEM.
  */
