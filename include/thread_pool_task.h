@@ -108,11 +108,12 @@ struct tp__slot {
 /* A worker's task stack. The layout is compiled into every program that uses TP_TASK_n (ABI). */
 struct tp__tstack {
 	/* tail << 32 | split, slot indices: [tail, split) is the shared part. Thieves CAS it to
-	 * take the slot at tail, the owner to move split. */
+	 * take the slot at tail, the owner to move split (and stores it to lower both ends once
+	 * every shared slot was stolen and joined). */
 	TP__ALIGNED_LINE TP__SHARED(uint64_t) ts;
 	struct tp__slot *base; /* written before the workers start */
-	/* Set by a thief that found the shared part empty (and by the owner, to send its next
-	 * spawn or join to the slow path); cleared by the owner once it published. */
+	/* Set by a thief that found the shared part empty; cleared by the owner once it published
+	 * (a spawn or join that sees it takes the slow path). */
 	TP__ALIGNED_LINE TP__SHARED(uint32_t) request;
 	TP__ALIGNED_LINE struct tp__slot *split; /* owner only: base + the split index */
 	struct tp__slot *end;			 /* base + the number of slots */
