@@ -17,12 +17,26 @@ static int futex_gettime(const struct ck_ec_ops *ops, struct timespec *out)
 	return clock_gettime(CLOCK_MONOTONIC, out);
 }
 
+/* What tp__park_sleep hands to futex_wait32 through ck_ec's wait state: its own deadline. */
+struct park_until {
+	const struct timespec *deadline; /* NULL: none */
+};
+
+/*
+ * ck_ec sleeps in rounds with growing timeouts for its first second ("exponential backoff"),
+ * because a single-producer increment is not atomic and may overwrite the waiter flag that the
+ * sleeper has just set. Our increments are atomic read-modify-writes (single_producer is false):
+ * once ck_ec has flagged the counter, which it does before it first sleeps, every later
+ * increment sees the flag and wakes us. So the rounds' timeouts would only wake an idle worker
+ * for nothing (16 workers: 48 wake-ups in their first idle second): sleep until the caller's
+ * own deadline instead. Any return is fine: ck_ec re-checks the counter and the deadline.
+ */
 static void futex_wait32(const struct ck_ec_wait_state *state, const uint32_t *addr,
-			 uint32_t expected, const struct timespec *deadline)
+			 uint32_t expected, const struct timespec *partial_deadline)
 {
-	(void)state;
-	/* Any return is fine: ck_ec re-checks the counter and the deadline itself. */
-	(void)tp__futex_wait(addr, expected, deadline);
+	const struct park_until *until = state->data;
+
+	(void)tp__futex_wait(addr, expected, until != NULL ? until->deadline : partial_deadline);
 }
 
 static void futex_wake32(const struct ck_ec_ops *ops, const uint32_t *addr)
@@ -38,8 +52,8 @@ static const struct ck_ec_ops futex_ops = {
 	/*
 	 * Spin little before sleeping: on this kind of guest a woken thread lands on the waker's
 	 * CPU, so spinning keeps the CPU from whoever we could be waiting for (docs/machine.md).
-	 * ck_ec's defensive timed re-checks start at 100 ms, so an idle worker wakes only a few
-	 * times in its first second of idleness, then never.
+	 * The backoff's timeouts are not used (futex_wait32); should another caller's wait use
+	 * them, they start at 100 ms.
 	 */
 	.busy_loop_iter = 1,
 	.initial_wait_ns = 100 * 1000 * 1000,
@@ -116,9 +130,12 @@ static void move_off_cpu(int cpu)
 bool tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline,
 		    size_t *waker)
 {
+	struct park_until until = { deadline };
 	uint32_t waker_cpu, by;
-	/* Returns at once if the counter already moved past snap (a waker claimed us). */
-	bool woken = ck_ec32_wait(&p->parkers[i].ec, p->mode, snap, deadline) == 0;
+	/* Returns at once if the counter already moved past snap (a waker claimed us). No
+	 * predicate: the wait state carries our deadline to futex_wait32. */
+	bool woken =
+		ck_ec32_wait_pred(&p->parkers[i].ec, p->mode, snap, NULL, &until, deadline) == 0;
 
 	/* Woken by a claim (bit already clear) or spuriously (bit still set): clear it anyway. */
 	tp__park_cancel(p, i);

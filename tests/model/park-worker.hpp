@@ -264,8 +264,9 @@ void tp__park_cancel(struct tp__park *p, size_t i)
 	tp__and_u64(&p->idle[i / 64], ~(UINT64_C(1) << (i % 64)));
 }
 
-/* transcribed from src/park.c: tp__park_sleep (changed: ck_ec32_wait is model_ec_wait, which
- * may end the worker: then it returns at once, its bit still set) */
+/* transcribed from src/park.c: tp__park_sleep (changed: ck_ec32_wait_pred is model_ec_wait,
+ * which sleeps until a wake-up or the deadline, as futex_wait32 makes ck_ec do, and may end the
+ * worker: then it returns at once, its bit still set) */
 bool tp__park_sleep(struct tp__park *p, size_t i, uint32_t snap, const struct timespec *deadline,
 		    size_t *waker)
 {
