@@ -4,10 +4,12 @@
  * has finished, also for detached tasks and tasks that tp_future_wait_nohelp() runs elsewhere; at
  * once on an idle or shut-down pool; ETIMEDOUT at its deadline; EINVAL; EDEADLK from a task of
  * the pool (also one run by tp_future_wait_nohelp()); from a task of another pool it waits;
- * several threads may wait at once; submissions racing the wait; the waiter sleeps.
+ * several threads may wait at once; submissions racing the wait; the waiter sleeps; parked
+ * workers are never woken by a timer.
  *
  * cmocka is not thread-safe: tasks only count (atomics); the test thread asserts after waiting.
  */
+#include <dirent.h>
 #include <pthread.h>
 
 #include "../common.h"
@@ -757,6 +759,79 @@ static void idle_waiter_does_not_spin(void **state)
 	tp_pool_destroy(pool);
 }
 
+/* Context switches, voluntary and not, of this process's threads whose name starts with
+ * `prefix` (/proc/self/task/TID/comm and status). */
+static long switches_of(const char *prefix)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	long sum = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		char path[300], line[256];
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fgets(line, sizeof(line), f) == NULL ||
+		    strncmp(line, prefix, strlen(prefix)) != 0) {
+			fclose(f);
+			continue;
+		}
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			long v;
+
+			if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
+			    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
+				sum += v;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+static int nothing(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+/* Parked workers sleep until work comes: no timed wake-up, in the first idle second or later. */
+static void idle_parked_workers_never_wake(void **state)
+{
+	tp_pool_options opts;
+	tp_pool *pool;
+	long before, after;
+
+	(void)state;
+	tp_pool_options_init(&opts);
+	opts.num_threads = 4;
+	opts.name = "tpidlechk";
+	pool = tp_pool_create_ex(&opts);
+	assert_non_null(pool);
+	for (int i = 0; i < 2000; i++)
+		assert_int_equal(tp_submit(pool, nothing, NULL), 0);
+	assert_int_equal(tp_pool_wait_idle(pool, NULL), 0);
+	test_sleep_us(50 * 1000); /* every worker parks */
+	before = switches_of("tpidlechk");
+	test_sleep_us(1200 * 1000);
+	after = switches_of("tpidlechk");
+	print_message("# parked workers switched %ld times in 1.2 s\n", after - before);
+	assert_int_equal(after - before, 0);
+	tp_pool_destroy(pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -775,6 +850,7 @@ int main(void)
 		cmocka_unit_test(idle_racing_submissions_accepted_before_are_waited_for),
 		cmocka_unit_test(idle_pool_kept_busy_waits_until_deadline),
 		cmocka_unit_test(idle_waiter_does_not_spin),
+		cmocka_unit_test(idle_parked_workers_never_wake),
 	};
 
 	test_watchdog(170);
