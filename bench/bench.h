@@ -7,7 +7,7 @@
  *   kernels.c (sizes, the serial kernels, expected answers, timers, the latency harness) and
  *   bench_main.c (argument parsing, warm-up, timing, answer checks, the result line). One process
  *   runs ONE measurement and prints one machine-readable line; the driver (driver.c, `tp-bench`)
- *   runs those processes interleaved and prints the tables.
+ *   runs those processes interleaved and prints the tables (driver.h lists its files).
  *
  * What "threads N" means
  *   The number of threads that execute tasks. thread_pool and the classic pool: N workers, and the

@@ -30,14 +30,25 @@
 #define BENCH_COMPILER "unknown"
 #endif
 
+/* The kernels' names, space-separated (kernels.c has the list). */
+static void print_kernel_names(FILE *out)
+{
+	for (int k = 0; k < BENCH_KERNEL_COUNT; k++)
+		fprintf(out, "%s%s", k ? " " : "", bench_kernel_name((enum bench_kernel)k));
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: rt_%s --kernel K [--threads N] [--size small|default|large]\n"
 		"       rt_%s --info\n"
-		"Runs one measurement of kernel K (fib nqueens uts reduce submit latency idle) on the %s\n"
+		"Runs one measurement of kernel K (",
+		bench_rt.name, bench_rt.name);
+	print_kernel_names(out);
+	fprintf(out,
+		") on the %s\n"
 		"runtime and prints one `tp-bench-result` line. Normally run by tp-bench.\n",
-		bench_rt.name, bench_rt.name, bench_rt.name);
+		bench_rt.name);
 }
 
 static void print_info(void)
@@ -246,10 +257,14 @@ int main(int argc, char **argv)
 	}
 	int k = kernel ? bench_kernel_parse(kernel) : -1;
 	const struct bench_size *sz = bench_size_get(size);
-	if (k < 0 || !sz) {
-		fprintf(stderr, "rt_%s: %s\n", bench_rt.name,
-			k < 0 ? "--kernel must be one of fib nqueens uts reduce submit latency idle"
-			      : "--size must be small, default or large");
+	if (k < 0) {
+		fprintf(stderr, "rt_%s: --kernel must be one of ", bench_rt.name);
+		print_kernel_names(stderr);
+		fputc('\n', stderr);
+		return 2;
+	}
+	if (!sz) {
+		fprintf(stderr, "rt_%s: --size must be small, default or large\n", bench_rt.name);
 		return 2;
 	}
 	if (threads == 0)
