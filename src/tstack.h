@@ -31,8 +31,7 @@
  *   | function                                   | caller | alongside                       |
  *   |--------------------------------------------|--------|---------------------------------|
  *   | _publish, _reclaim, _stolen_joined, _top,  | owner  | steals, _looks_nonempty         |
- *   |   the spawn and                            |        |                                 |
- *   |   join of thread_pool_task.h               |        |                                 |
+ *   |   the inline spawn and join of the macros  |        |                                 |
  *   | tp__tstack_steal, _looks_nonempty          | any    | everything but init and destroy |
  *   | tp__tstack_init, _destroy (tstack.c)       | any    | nothing                         |
  *   Stealing is lock-free (a CAS fails only when another thief or the owner moved the word);
