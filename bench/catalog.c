@@ -287,8 +287,9 @@ int kernels_common(const int *vals)
 	return best;
 }
 
-int kernels_describe(char *buf, size_t len, const int *vals, const char *sep,
-		     const char *before_value, const char *group_sep)
+int kernels_describe_as(char *buf, size_t len, const int *vals, const char *sep,
+			const char *last_sep, const char *between, bool value_first,
+			const char *group_sep)
 {
 	int common = kernels_common(vals);
 	char names[160], group[200];
@@ -299,12 +300,22 @@ int kernels_describe(char *buf, size_t len, const int *vals, const char *sep,
 			first_of_value = vals[j] != vals[k];
 		if (!first_of_value)
 			continue;
-		kernels_where(names, sizeof names, vals, vals[k], sep, sep);
-		snprintf(group, sizeof group, "%s%s%s%d", buf[0] ? group_sep : "", names,
-			 before_value, vals[k]);
+		kernels_where(names, sizeof names, vals, vals[k], sep, last_sep);
+		if (value_first)
+			snprintf(group, sizeof group, "%s%d%s%s", buf[0] ? group_sep : "", vals[k],
+				 between, names);
+		else
+			snprintf(group, sizeof group, "%s%s%s%d", buf[0] ? group_sep : "", names,
+				 between, vals[k]);
 		append(buf, len, group);
 	}
 	return common;
+}
+
+int kernels_describe(char *buf, size_t len, const int *vals, const char *sep,
+		     const char *before_value, const char *group_sep)
+{
+	return kernels_describe_as(buf, len, vals, sep, sep, before_value, false, group_sep);
 }
 
 void kernel_repeats(int *vals)

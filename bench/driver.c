@@ -50,23 +50,6 @@ static void print_wrapped(FILE *out, int col, const char *text)
 	free(copy);
 }
 
-/* "3 for uts, latency and idle": the kernels whose setting is not the common one. */
-static void describe_exceptions(char *buf, size_t len, const int *vals, int common)
-{
-	char names[160], group[200];
-	buf[0] = '\0';
-	for (int k = 0; k < BENCH_KERNEL_COUNT; k++) {
-		bool first_of_value = vals[k] != common;
-		for (int j = 0; j < k && first_of_value; j++)
-			first_of_value = vals[j] != vals[k];
-		if (!first_of_value)
-			continue;
-		kernels_where(names, sizeof names, vals, vals[k], ", ", " and ");
-		snprintf(group, sizeof group, "%s%d for %s", buf[0] ? "; " : "", vals[k], names);
-		strncat(buf, group, len - strlen(buf) - 1);
-	}
-}
-
 static void usage_repeat(FILE *out)
 {
 	int repeats[BENCH_KERNEL_COUNT], warmups[BENCH_KERNEL_COUNT];
@@ -74,8 +57,9 @@ static void usage_repeat(FILE *out)
 	kernel_repeats(repeats);
 	kernel_warmups(warmups);
 	kernels_where(none, sizeof none, warmups, 0, ", ", " and ");
-	int common = kernels_common(repeats);
-	describe_exceptions(others, sizeof others, repeats, common);
+	/* "3 for uts, latency and idle": the kernels whose setting is not the common one. */
+	int common = kernels_describe_as(others, sizeof others, repeats, ", ", " and ", " for ",
+					 true, "; ");
 	fprintf(out, "  --repeat K       kept runs per row, after one discarded warm-up round");
 	if (none[0])
 		fprintf(out, " (none for\n%*s%s, whose runs discard their own warm-up)",

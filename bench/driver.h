@@ -98,6 +98,11 @@ int kernels_common(const int *vals);
  */
 int kernels_describe(char *buf, size_t len, const int *vals, const char *sep,
 		     const char *before_value, const char *group_sep);
+/* kernels_describe() with `last_sep` before a group's last kernel, and each group written as
+ * its kernels, `between`, the value or, value_first, as the value, `between`, its kernels. */
+int kernels_describe_as(char *buf, size_t len, const int *vals, const char *sep,
+			const char *last_sep, const char *between, bool value_first,
+			const char *group_sep);
 void kernel_repeats(int *vals); /* default_repeat, per kernel */
 void kernel_warmups(int *vals); /* warmup, per kernel */
 
