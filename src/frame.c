@@ -21,13 +21,9 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <sched.h>
 
 #include "frame.h"
 #include "pool.h"
-
-/* Spins of a leapfrogging joiner that found nothing to steal, before it yields its CPU. */
-#define JOIN_SPINS 256
 
 static int run_inline(tp_frame *t)
 {
@@ -111,13 +107,7 @@ static int join_stolen(struct tp__worker *w, tp_frame *t)
 			spins = 0;
 			continue;
 		}
-		if (++spins < JOIN_SPINS) {
-			tp__cpu_relax();
-		} else {
-			/* Let the thief run if it shares our CPU (docs/machine.md: the scheduler). */
-			sched_yield();
-			spins = 0;
-		}
+		tp__join_pause(&spins);
 	}
 	return t->result_;
 }

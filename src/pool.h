@@ -30,6 +30,7 @@
 #define TP_POOL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdint.h>
 
@@ -140,6 +141,24 @@ struct tp_pool {
  * the thread pointer instead of a __tls_get_addr() call per access from the shared library. */
 #define TP__TLS _Thread_local __attribute__((tls_model("initial-exec")))
 extern TP__TLS struct tp__worker *tp__self;
+
+/* Pauses of a joiner whose task a thief runs, with nothing to steal back, before it yields. */
+#define TP__JOIN_SPINS 256
+
+/*
+ * A joiner whose task a thief runs (frame.c, tstack.c) found nothing to steal back: one pause,
+ * and every TP__JOIN_SPINS of them a yield, to let the thief run if it shares our CPU
+ * (docs/machine.md: the scheduler). *spins counts the pauses since the last steal or yield.
+ */
+static inline void tp__join_pause(int *spins)
+{
+	if (++*spins < TP__JOIN_SPINS) {
+		tp__cpu_relax();
+	} else {
+		sched_yield();
+		*spins = 0;
+	}
+}
 /* The tasks the calling thread is running, innermost first (future.h); NULL when none. */
 extern TP__TLS struct tp__running *tp__running_top;
 

@@ -10,7 +10,6 @@
  */
 #include <assert.h>
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -18,10 +17,8 @@
 #include "pool.h"
 #include "tstack.h"
 
-/* Spins of a leapfrogging joiner that found nothing to steal, before it yields its CPU. */
-#define JOIN_SPINS 256
 /* The smallest stack we accept when the system refuses TP_TASK_SLOTS slots of address space. */
-#define MIN_SLOTS  4096
+#define MIN_SLOTS 4096
 
 int tp__tstack_init(struct tp__tstack *q, struct tp__worker *worker)
 {
@@ -112,13 +109,7 @@ static void leapfrog(struct tp__tstack *q, struct tp__slot *p)
 			spins = 0;
 			continue;
 		}
-		if (++spins < JOIN_SPINS) {
-			tp__cpu_relax();
-		} else {
-			/* Let the thief run if it shares our CPU (docs/machine.md: the scheduler). */
-			sched_yield();
-			spins = 0;
-		}
+		tp__join_pause(&spins);
 	}
 }
 
