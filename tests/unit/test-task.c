@@ -427,8 +427,6 @@ static void task_overflow_aborts_with_message(void **state)
 	ssize_t len;
 
 	(void)state;
-	if (test_scaled(100) < 100)
-		skip(); /* 64 MiB of slots: too slow under valgrind */
 	assert_int_equal(pipe(fds), 0);
 	pid = fork();
 	assert_true(pid >= 0);
